@@ -1,0 +1,213 @@
+//! Turns raw frames from actix-ws into what a session acts on: whole text messages (fragments
+//! reassembled up to the size limit), control frames, or a protocol violation with its RFC 6455
+//! close code.
+
+use actix_web::web::{Bytes, BytesMut};
+use actix_ws::{CloseCode, CloseReason, Item, Message, ProtocolError};
+use bytestring::ByteString;
+
+#[derive(Debug, PartialEq)]
+pub enum Inbound {
+    Text(ByteString),
+    Ping(Bytes),
+    Pong,
+    /// The client started the close handshake.
+    Close(Option<CloseReason>),
+    /// The client broke the protocol; close with this reason.
+    Violation(CloseReason),
+}
+
+/// Reassembles fragmented text messages, refusing anything that would exceed `max_bytes`.
+#[derive(Debug)]
+pub struct Reassembly {
+    max_bytes: usize,
+    /// The text message being reassembled, if a fragmented one is in progress.
+    partial: Option<BytesMut>,
+}
+
+impl Reassembly {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            partial: None,
+        }
+    }
+
+    /// Classifies one item from the frame stream; `None` while a fragmented message is incomplete.
+    pub fn accept(&mut self, item: Result<Message, ProtocolError>) -> Option<Inbound> {
+        let message = match item {
+            Ok(message) => message,
+            Err(error) => return Some(Inbound::Violation(violation_for(&error))),
+        };
+        match message {
+            Message::Text(_) if self.partial.is_some() => Some(violation(
+                CloseCode::Protocol,
+                "text frame inside a fragmented message",
+            )),
+            Message::Text(text) if text.len() > self.max_bytes => Some(too_big()),
+            Message::Text(text) => Some(Inbound::Text(text)),
+            Message::Binary(_) | Message::Continuation(Item::FirstBinary(_)) => Some(violation(
+                CloseCode::Unsupported,
+                "binary messages are not supported",
+            )),
+            Message::Continuation(item) => self.continuation(item),
+            Message::Ping(payload) => Some(Inbound::Ping(payload)),
+            Message::Pong(_) => Some(Inbound::Pong),
+            Message::Close(reason) => Some(Inbound::Close(reason)),
+            Message::Nop => None,
+        }
+    }
+
+    fn continuation(&mut self, item: Item) -> Option<Inbound> {
+        let (bytes, last) = match item {
+            Item::FirstText(bytes) => {
+                if self.partial.is_some() {
+                    return Some(violation(
+                        CloseCode::Protocol,
+                        "new message before the last ended",
+                    ));
+                }
+                self.partial = Some(BytesMut::new());
+                (bytes, false)
+            }
+            Item::Continue(bytes) => (bytes, false),
+            Item::Last(bytes) => (bytes, true),
+            Item::FirstBinary(_) => unreachable!("binary continuations are refused by the caller"),
+        };
+        let Some(partial) = self.partial.as_mut() else {
+            return Some(violation(
+                CloseCode::Protocol,
+                "continuation without a first frame",
+            ));
+        };
+        if partial.len() + bytes.len() > self.max_bytes {
+            self.partial = None;
+            return Some(too_big());
+        }
+        partial.extend_from_slice(&bytes);
+        if !last {
+            return None;
+        }
+        let whole = self.partial.take().expect("checked above").freeze();
+        Some(match ByteString::try_from(whole) {
+            Ok(text) => Inbound::Text(text),
+            Err(_) => invalid_utf8(),
+        })
+    }
+}
+
+fn violation_for(error: &ProtocolError) -> CloseReason {
+    match error {
+        ProtocolError::Overflow => reason(CloseCode::Size, "message too big"),
+        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            reason(CloseCode::Invalid, "text is not valid UTF-8")
+        }
+        other => reason(CloseCode::Protocol, &other.to_string()),
+    }
+}
+
+fn too_big() -> Inbound {
+    violation(CloseCode::Size, "message too big")
+}
+
+fn invalid_utf8() -> Inbound {
+    violation(CloseCode::Invalid, "text is not valid UTF-8")
+}
+
+fn violation(code: CloseCode, description: &str) -> Inbound {
+    Inbound::Violation(reason(code, description))
+}
+
+pub fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Result<Message, ProtocolError> {
+        Ok(Message::Text(s.into()))
+    }
+
+    fn cont(item: Item) -> Result<Message, ProtocolError> {
+        Ok(Message::Continuation(item))
+    }
+
+    fn code(inbound: Option<Inbound>) -> CloseCode {
+        match inbound {
+            Some(Inbound::Violation(r)) => r.code,
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
+    /// Fragments are reassembled into one text message.
+    #[test]
+    fn reassembles_fragments() {
+        let mut r = Reassembly::new(64);
+        assert_eq!(
+            r.accept(cont(Item::FirstText(Bytes::from_static(b"{\"op\":")))),
+            None
+        );
+        assert_eq!(
+            r.accept(Ok(Message::Ping(Bytes::new()))),
+            Some(Inbound::Ping(Bytes::new()))
+        );
+        assert_eq!(
+            r.accept(cont(Item::Continue(Bytes::from_static(b"\"ping\"")))),
+            None
+        );
+        assert_eq!(
+            r.accept(cont(Item::Last(Bytes::from_static(b"}")))),
+            Some(Inbound::Text("{\"op\":\"ping\"}".into()))
+        );
+        assert_eq!(r.accept(text("x")), Some(Inbound::Text("x".into())));
+    }
+
+    /// Each misuse maps to its RFC 6455 close code.
+    #[test]
+    fn violations_get_their_close_codes() {
+        let mut r = Reassembly::new(8);
+        assert_eq!(code(r.accept(text("123456789"))), CloseCode::Size);
+        assert_eq!(
+            code(r.accept(Ok(Message::Binary(Bytes::new())))),
+            CloseCode::Unsupported
+        );
+        assert_eq!(
+            code(r.accept(cont(Item::Continue(Bytes::new())))),
+            CloseCode::Protocol
+        );
+        assert_eq!(
+            code(r.accept(Err(ProtocolError::Overflow))),
+            CloseCode::Size
+        );
+        let utf8 = std::io::Error::new(std::io::ErrorKind::InvalidData, "utf8");
+        assert_eq!(
+            code(r.accept(Err(ProtocolError::Io(utf8)))),
+            CloseCode::Invalid
+        );
+        assert_eq!(
+            code(r.accept(Err(ProtocolError::UnmaskedFrame))),
+            CloseCode::Protocol
+        );
+
+        r.accept(cont(Item::FirstText(Bytes::from_static(b"12345"))));
+        assert_eq!(
+            code(r.accept(cont(Item::Last(Bytes::from_static(b"6789"))))),
+            CloseCode::Size
+        );
+
+        // Invalid UTF-8 split across fragments: each piece alone is not the problem.
+        r.accept(cont(Item::FirstText(Bytes::from_static(b"a\xE2"))));
+        assert_eq!(
+            code(r.accept(cont(Item::Last(Bytes::from_static(b"\x28"))))),
+            CloseCode::Invalid
+        );
+
+        r.accept(cont(Item::FirstText(Bytes::from_static(b"a"))));
+        assert_eq!(code(r.accept(text("b"))), CloseCode::Protocol);
+    }
+}

@@ -1,0 +1,29 @@
+//! `ticker`: a live stock-ticker push service. A simulated market moves prices by geometric
+//! Brownian motion; every change is pushed over WebSocket to the clients subscribed to it, and
+//! the same quotes are served to HTTP pollers.
+//!
+//! # Layout
+//! - [`settings`]: the typed settings tree, loaded in layers and validated.
+//! - [`market`]: the simulated market (pure, seeded).
+//! - [`feed`]: the feed actor that ticks the market and publishes each update once.
+//! - [`symbols`], [`quote`], [`protocol`]: the symbol universe, the `Quote` type and wire
+//!   protocol v1 (see `docs/protocol.md`).
+//! - [`session`]: the per-connection WebSocket actor, with [`heartbeat`] and [`inbound`].
+//! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
+//! - [`startup`]: `Application`, which binds and runs the server until shutdown.
+//! - [`shutdown`], [`telemetry`]: signals and logging for the binary.
+
+pub mod error;
+pub mod feed;
+pub mod heartbeat;
+pub mod inbound;
+pub mod market;
+pub mod protocol;
+pub mod quote;
+pub mod routes;
+pub mod session;
+pub mod settings;
+pub mod shutdown;
+pub mod startup;
+pub mod symbols;
+pub mod telemetry;

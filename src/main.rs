@@ -1,0 +1,67 @@
+//! The `ticker` binary: parses arguments, loads settings, starts logging, and runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ticker::settings::{Settings, Sources};
+use ticker::startup::Application;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(version, about = "Live stock-ticker push service")]
+struct Cli {
+    /// A settings file layered over config/default.toml (and config/$TICKER_ENV.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the simulated feed, WebSocket, polling API and dashboard (the default).
+    Serve,
+    /// Validate the settings and print the effective values.
+    CheckConfig,
+}
+
+/// Exit code for settings that cannot be loaded or are invalid.
+const EXIT_BAD_SETTINGS: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&Sources::from_process(cli.config)) {
+        Ok(settings) => settings,
+        Err(e) => {
+            // Logging is configured by these very settings, so report on stderr directly.
+            eprintln!("ticker: {e}");
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            print!("{}", settings.to_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => serve(settings),
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    ticker::telemetry::init(&settings.log);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let shutdown = CancellationToken::new();
+        ticker::shutdown::cancel_on_signal(shutdown.clone());
+        Application::build(settings, shutdown)?
+            .run_until_stopped()
+            .await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `/healthz` (the process is alive) and `/readyz` (it takes traffic; 503 once shutdown began).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.shutdown.is_cancelled() {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "shutting_down"}))
+    } else {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    }
+}

@@ -1,0 +1,26 @@
+//! HTTP routes: the WebSocket upgrade, the polling API, health checks and the static dashboard.
+
+mod assets;
+mod health;
+mod quotes;
+mod ws;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+/// Registers every route on an actix `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(ws::upgrade))
+        .route("/api/quotes", web::get().to(quotes::all))
+        .route("/api/quotes/{symbol}", web::get().to(quotes::one))
+        .route("/api/symbols", web::get().to(quotes::symbols))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(web::scope("/api").default_service(web::to(not_found)))
+        .default_service(web::get().to(assets::serve));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,70 @@
+//! `GET /ws`: checks the upgrade, answers 101 at once and spawns the session on this worker.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use rand::RngExt;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::protocol::SUBPROTOCOL;
+use crate::session::{self, SessionParams};
+use crate::startup::AppState;
+use crate::symbols::Universe;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    symbols: Option<String>,
+}
+
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<WsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    check_upgrade(&req)?;
+    let (response, out, frames) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
+        .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
+    let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
+    let params = SessionParams {
+        id: format!("{:016x}", rand::rng().random::<u64>()),
+        peer: req
+            .peer_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+        initial_symbols: query
+            .symbols
+            .as_deref()
+            .map(|list| {
+                Universe::split_list(list)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let session = session::run(state.session.clone(), params, out, frames);
+    actix_web::rt::spawn(state.sessions.track_future(session));
+    Ok(response)
+}
+
+/// Tells apart a request that is no upgrade at all (400) from one of another version (426).
+fn check_upgrade(req: &HttpRequest) -> Result<(), ApiError> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err(ApiError::NotWebSocket(
+            "expected `Connection: Upgrade` and `Upgrade: websocket`".to_owned(),
+        ));
+    }
+    match req.headers().get(header::SEC_WEBSOCKET_VERSION) {
+        Some(v) if v == "13" => Ok(()),
+        _ => Err(ApiError::UnsupportedVersion),
+    }
+}

@@ -1,0 +1,391 @@
+//! The session actor: one task per WebSocket connection that sends the client the quotes it
+//! subscribed to, answers its requests and pings, pings it on a heartbeat, and closes it with the
+//! right RFC 6455 code.
+//!
+//! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline,
+//! shutdown) that ends with a reason; then the close handshake and one log line.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{CloseCode, CloseReason, MessageStream};
+use bytestring::ByteString;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::feed::{FeedHandle, Snapshot, Tick, Watcher};
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::inbound::{Inbound, Reassembly, reason};
+use crate::protocol::{
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, QuotesKind, ServerMessage, quotes_frame,
+};
+use crate::settings::WsSettings;
+use crate::symbols::{SymbolId, SymbolSet};
+
+/// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
+pub const CLOSE_IDLE: u16 = 4408;
+/// How long the final Close frame may take to be queued before the connection is just dropped.
+const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct SessionContext {
+    pub feed: FeedHandle,
+    pub ws: Arc<WsSettings>,
+    pub shutdown: CancellationToken,
+}
+
+/// Who this session is talking to and what it asked for when it connected.
+pub struct SessionParams {
+    pub id: String,
+    pub peer: String,
+    /// From `?symbols=` on the upgrade request.
+    pub initial_symbols: Vec<String>,
+}
+
+/// How the loop ended, and so what the close handshake looks like.
+#[derive(Debug)]
+enum End {
+    /// The server closes with this reason.
+    Close(CloseReason),
+    /// The client closed; answer with the same code.
+    Echo(Option<CloseReason>),
+    /// The client stopped reading for longer than `ws.slow_client_timeout_ms`.
+    Slow,
+    /// The connection is gone; nothing more can be sent.
+    Gone,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    frames_out: u64,
+    quotes_out: u64,
+    messages_in: u64,
+    resyncs: u64,
+}
+
+struct Session {
+    ctx: SessionContext,
+    id: String,
+    out: actix_ws::Session,
+    subscribed: SymbolSet,
+    /// The highest seq sent per symbol, so a symbol's seq never goes backwards on this connection.
+    last_seq: Vec<u64>,
+    counts: Counts,
+}
+
+/// Runs one WebSocket session to its end. Errors stay inside: they end this session only.
+pub async fn run(
+    ctx: SessionContext,
+    params: SessionParams,
+    out: actix_ws::Session,
+    frames: MessageStream,
+) {
+    let started = Instant::now();
+    let n = ctx.feed.universe().len();
+    let mut session = Session {
+        ctx,
+        id: params.id,
+        out,
+        subscribed: SymbolSet::empty(n),
+        last_seq: vec![0; n],
+        counts: Counts::default(),
+    };
+    tracing::info!(session = %session.id, peer = %params.peer, "session opened");
+    let end = match session.serve(frames, params.initial_symbols).await {
+        Ok(never) => match never {},
+        Err(end) => end,
+    };
+    let code = session.finish(&end).await;
+    let c = &session.counts;
+    tracing::info!(
+        session = %session.id,
+        peer = %params.peer,
+        code,
+        end = ?end,
+        duration_ms = started.elapsed().as_millis() as u64,
+        frames_out = c.frames_out,
+        quotes_out = c.quotes_out,
+        messages_in = c.messages_in,
+        resyncs = c.resyncs,
+        "session closed"
+    );
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        mut frames: MessageStream,
+        initial: Vec<String>,
+    ) -> Result<Infallible, End> {
+        let shutdown = self.ctx.shutdown.clone();
+        let Watcher {
+            snapshot,
+            mut ticks,
+        } = self.ctx.feed.watch().await.map_err(|_| away())?;
+        self.send_welcome().await?;
+        if !initial.is_empty() {
+            self.subscribe(&initial, &snapshot).await?;
+        }
+        drop(snapshot);
+
+        let ws = Arc::clone(&self.ctx.ws);
+        let mut reassembly = Reassembly::new(ws.max_message_bytes);
+        let mut heartbeat =
+            Heartbeat::new(Instant::now(), ws.heartbeat_interval(), ws.idle_timeout());
+        let beat = sleep_until(heartbeat.deadline());
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(beat, cancelled);
+        loop {
+            tokio::select! {
+                () = &mut cancelled => return Err(away()),
+                item = frames.recv() => {
+                    let item = item.ok_or(End::Gone)?;
+                    heartbeat.seen(Instant::now());
+                    if let Some(inbound) = reassembly.accept(item) {
+                        self.on_inbound(inbound).await?;
+                    }
+                }
+                tick = ticks.recv() => match tick {
+                    Ok(tick) => self.on_tick(&tick).await?,
+                    Err(RecvError::Lagged(_)) => self.resync().await?,
+                    Err(RecvError::Closed) => return Err(away()),
+                },
+                () = &mut beat => {
+                    match heartbeat.on_deadline(Instant::now()) {
+                        Beat::Ping => self.deliver(Outgoing::Ping).await?,
+                        Beat::Expired => {
+                            return Err(End::Close(reason(CloseCode::Other(CLOSE_IDLE), "idle timeout")));
+                        }
+                        Beat::Wait => {}
+                    }
+                    beat.as_mut().reset(heartbeat.deadline());
+                }
+            }
+        }
+    }
+
+    async fn on_inbound(&mut self, inbound: Inbound) -> Result<(), End> {
+        match inbound {
+            Inbound::Text(text) => {
+                self.counts.messages_in += 1;
+                self.on_request(&text).await
+            }
+            Inbound::Ping(payload) => self.deliver(Outgoing::Pong(payload)).await,
+            Inbound::Pong => Ok(()),
+            Inbound::Close(reason) => Err(End::Echo(reason)),
+            Inbound::Violation(reason) => Err(End::Close(reason)),
+        }
+    }
+
+    async fn on_request(&mut self, text: &str) -> Result<(), End> {
+        match ClientMessage::parse(text) {
+            Err(message) => {
+                self.send(&ServerMessage::error(ErrorCode::BadRequest, message))
+                    .await
+            }
+            Ok(ClientMessage::Subscribe { symbols }) => {
+                let latest = self.ctx.feed.latest();
+                self.subscribe(&symbols, &latest).await
+            }
+            Ok(ClientMessage::Unsubscribe { symbols }) => self.unsubscribe(&symbols).await,
+            Ok(ClientMessage::Ping { id }) => self.send(&ServerMessage::Pong { id }).await,
+        }
+    }
+
+    /// Adds symbols: `error` for unknown names, then `subscribed`, then a snapshot of the new ones.
+    async fn subscribe(&mut self, names: &[String], snapshot: &Snapshot) -> Result<(), End> {
+        let resolved = self.ctx.feed.universe().resolve(names);
+        self.report_unknown(resolved.unknown).await?;
+        let added: Vec<SymbolId> = resolved
+            .ids
+            .into_iter()
+            .filter(|&id| !self.subscribed.contains(id))
+            .collect();
+        let max = self.ctx.ws.max_subscriptions;
+        if self.subscribed.len() + added.len() > max {
+            let message = format!(
+                "subscribing to {} more symbols would exceed the limit of {max}; nothing was changed",
+                added.len()
+            );
+            return self
+                .send(&ServerMessage::error(
+                    ErrorCode::TooManySubscriptions,
+                    message,
+                ))
+                .await;
+        }
+        for &id in &added {
+            self.subscribed.insert(id);
+        }
+        self.send_subscribed().await?;
+        if added.is_empty() {
+            return Ok(());
+        }
+        for &id in &added {
+            self.last_seq[id] = self.last_seq[id].max(snapshot.quotes[id].seq);
+        }
+        let frame = quotes_frame(
+            QuotesKind::Snapshot,
+            added.iter().map(|&id| &*snapshot.quotes[id].json),
+        );
+        self.counts.quotes_out += added.len() as u64;
+        self.deliver(Outgoing::Text(frame)).await
+    }
+
+    async fn unsubscribe(&mut self, names: &[String]) -> Result<(), End> {
+        let resolved = self.ctx.feed.universe().resolve(names);
+        self.report_unknown(resolved.unknown).await?;
+        for id in resolved.ids {
+            self.subscribed.remove(id);
+        }
+        self.send_subscribed().await
+    }
+
+    async fn report_unknown(&mut self, unknown: Vec<String>) -> Result<(), End> {
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let message = format!("unknown symbol: {}", unknown.join(", "));
+        self.send(&ServerMessage::Error {
+            code: ErrorCode::UnknownSymbol,
+            message,
+            symbols: unknown,
+        })
+        .await
+    }
+
+    /// Sends this client its part of a tick: the shared frame when it wants all of it, else a
+    /// frame joined from the quotes it wants. Quotes it already has (seq not above the last sent,
+    /// e.g. covered by a snapshot) are skipped.
+    async fn on_tick(&mut self, tick: &Tick) -> Result<(), End> {
+        if self.subscribed.is_empty() {
+            return Ok(());
+        }
+        let wanted = |u: &&crate::feed::Update| {
+            self.subscribed.contains(u.symbol) && u.seq > self.last_seq[u.symbol]
+        };
+        let count = tick.updates.iter().filter(wanted).count();
+        let frame = if count == tick.updates.len() {
+            tick.frame.clone()
+        } else if count > 0 {
+            quotes_frame(
+                QuotesKind::Quotes,
+                tick.updates.iter().filter(wanted).map(|u| &*u.json),
+            )
+        } else {
+            return Ok(());
+        };
+        for u in &tick.updates {
+            if self.subscribed.contains(u.symbol) {
+                self.last_seq[u.symbol] = self.last_seq[u.symbol].max(u.seq);
+            }
+        }
+        self.counts.quotes_out += count as u64;
+        self.deliver(Outgoing::Text(frame)).await
+    }
+
+    /// After falling behind the feed's ring: send the latest state of every subscribed symbol
+    /// that changed since it was last sent (conflation; the seq gap tells the client).
+    async fn resync(&mut self) -> Result<(), End> {
+        self.counts.resyncs += 1;
+        let latest = self.ctx.feed.latest();
+        let changed: Vec<SymbolId> = self
+            .subscribed
+            .iter()
+            .filter(|&id| latest.quotes[id].seq > self.last_seq[id])
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        for &id in &changed {
+            self.last_seq[id] = latest.quotes[id].seq;
+        }
+        self.counts.quotes_out += changed.len() as u64;
+        let frame = quotes_frame(
+            QuotesKind::Quotes,
+            changed.iter().map(|&id| &*latest.quotes[id].json),
+        );
+        self.deliver(Outgoing::Text(frame)).await
+    }
+
+    async fn send_welcome(&mut self) -> Result<(), End> {
+        let welcome = ServerMessage::Welcome {
+            version: PROTOCOL_VERSION,
+            session_id: self.id.clone(),
+            symbols: self.ctx.feed.universe().names(),
+            heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms,
+            idle_timeout_ms: self.ctx.ws.idle_timeout_ms,
+        };
+        self.send(&welcome).await
+    }
+
+    async fn send_subscribed(&mut self) -> Result<(), End> {
+        let universe = Arc::clone(self.ctx.feed.universe());
+        let symbols = self
+            .subscribed
+            .iter()
+            .map(|id| universe.name(id).to_owned())
+            .collect();
+        self.send(&ServerMessage::Subscribed { symbols }).await
+    }
+
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), End> {
+        self.deliver(Outgoing::Text(message.to_frame())).await
+    }
+
+    /// Queues one frame for the client. The common case, room in the connection's queue, costs
+    /// no timer; a client that stops reading is dropped after `ws.slow_client_timeout_ms`.
+    async fn deliver(&mut self, outgoing: Outgoing) -> Result<(), End> {
+        let is_text = matches!(outgoing, Outgoing::Text(_));
+        let out = &mut self.out;
+        let send = async move {
+            match outgoing {
+                Outgoing::Text(text) => out.text(text).await,
+                Outgoing::Ping => out.ping(b"").await,
+                Outgoing::Pong(payload) => out.pong(&payload).await,
+            }
+        };
+        let result = tokio::select! {
+            biased;
+            sent = send => sent.map_err(|_| End::Gone),
+            () = sleep(self.ctx.ws.slow_client_timeout()) => Err(End::Slow),
+            () = self.ctx.shutdown.cancelled() => Err(away()),
+        };
+        if result.is_ok() && is_text {
+            self.counts.frames_out += 1;
+        }
+        result
+    }
+
+    /// Completes the close handshake for `end`; returns the close code sent, if any.
+    async fn finish(&mut self, end: &End) -> Option<u16> {
+        let reason = match end {
+            End::Close(reason) => Some(reason.clone()),
+            End::Echo(reason) => reason.as_ref().map(|r| CloseReason {
+                code: r.code,
+                description: None,
+            }),
+            End::Slow => Some(reason(CloseCode::Policy, "client too slow")),
+            End::Gone => return None,
+        };
+        let code = reason.as_ref().map(|r| u16::from(r.code));
+        let out = self.out.clone();
+        match timeout(CLOSE_SEND_TIMEOUT, out.close(reason)).await {
+            Ok(Ok(())) => code,
+            _ => None,
+        }
+    }
+}
+
+enum Outgoing {
+    Text(ByteString),
+    Ping,
+    Pong(actix_web::web::Bytes),
+}
+
+fn away() -> End {
+    End::Close(reason(CloseCode::Away, "server shutting down"))
+}

@@ -1,0 +1,326 @@
+//! The one typed settings tree, loaded in layers by the `config` crate and validated before start-up.
+//!
+//! Layers, later wins: `config/default.toml` → `config/{TICKER_ENV}.toml` (if `TICKER_ENV` is set)
+//! → the file given by `--config PATH` → environment variables `TICKER__SECTION__KEY`.
+//! Durations are stored as integer milliseconds with accessor methods that return `Duration`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+/// The defaults, compiled in so the binary runs from any working directory.
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub feed: FeedSettings,
+    pub ws: WsSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 asks the OS for any free port; the bound address is logged.
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// After a shutdown signal, how long the listener keeps answering (`/readyz` 503) before it stops.
+    pub shutdown_grace_ms: u64,
+    /// The longest the server waits for open connections to finish once it stops.
+    pub shutdown_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSettings {
+    pub tick_interval_ms: u64,
+    /// Fixed seed for a reproducible market; absent means a fresh random seed per run.
+    pub seed: Option<u64>,
+    pub spread_bps: f64,
+    /// Simulated market seconds per wall-clock second; makes the random walk visible in a demo.
+    pub time_scale: f64,
+    /// Probability that a symbol moves on a given tick.
+    pub update_probability: f64,
+    /// A symbol that has not moved for this many ticks moves on the next one.
+    pub max_quiet_ticks: u32,
+    pub symbols: Vec<SymbolSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymbolSettings {
+    pub symbol: String,
+    pub name: String,
+    pub price: f64,
+    /// Annualised volatility of the geometric Brownian motion (0.25 = 25 %).
+    pub volatility: f64,
+    /// Annualised drift of the geometric Brownian motion.
+    #[serde(default)]
+    pub drift: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsSettings {
+    pub heartbeat_interval_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    pub max_subscriptions: usize,
+    /// How long a send may wait on a client that does not read before the client is dropped.
+    pub slow_client_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter directive such as `info` or `ticker=debug,actix_server=warn`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why settings could not be loaded; every variant names what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// Where the layers come from; tests point these at temporary files and variables.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Folder holding `{TICKER_ENV}.toml`; `config` relative to the working directory by default.
+    pub config_dir: Option<PathBuf>,
+    /// The value of `TICKER_ENV`.
+    pub environment: Option<String>,
+    /// The file given by `--config PATH`.
+    pub file: Option<PathBuf>,
+    /// Variables to read instead of the process environment (tests only).
+    pub env_vars: Option<Vec<(String, String)>>,
+}
+
+impl Sources {
+    /// The sources a real process uses: `TICKER_ENV`, `--config`, and its environment.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            config_dir: None,
+            environment: std::env::var("TICKER_ENV").ok().filter(|v| !v.is_empty()),
+            file,
+            env_vars: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads every layer and validates the result.
+    pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(env) = &sources.environment {
+            let dir = sources
+                .config_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("config"));
+            builder =
+                builder.add_source(File::from(dir.join(format!("{env}.toml"))).required(true));
+        }
+        if let Some(path) = &sources.file {
+            builder = builder.add_source(File::from(path.as_path()).required(true));
+        }
+        let mut env = Environment::with_prefix("TICKER")
+            .separator("__")
+            .try_parsing(true);
+        if let Some(vars) = &sources.env_vars {
+            env = env.source(Some(vars.iter().cloned().collect()));
+        }
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The defaults alone, validated: what tests start from before overriding fields.
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Self::load(&Sources {
+            env_vars: Some(Vec::new()),
+            ..Sources::default()
+        })
+    }
+
+    /// Checks the relations the types cannot express; the error names the offending key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let s = self;
+        ensure(
+            !s.server.host.is_empty(),
+            "server.host",
+            "must not be empty",
+        )?;
+        ensure(
+            s.server.shutdown_timeout_ms > 0,
+            "server.shutdown_timeout_ms",
+            "must be positive",
+        )?;
+        ensure(
+            s.feed.tick_interval_ms > 0,
+            "feed.tick_interval_ms",
+            "must be positive",
+        )?;
+        ensure(
+            s.feed.spread_bps.is_finite() && s.feed.spread_bps >= 0.0,
+            "feed.spread_bps",
+            "must be a non-negative number",
+        )?;
+        ensure(
+            s.feed.time_scale.is_finite() && s.feed.time_scale > 0.0,
+            "feed.time_scale",
+            "must be positive",
+        )?;
+        ensure(
+            s.feed.update_probability > 0.0 && s.feed.update_probability <= 1.0,
+            "feed.update_probability",
+            "must be in (0, 1]",
+        )?;
+        ensure(
+            !s.feed.symbols.is_empty(),
+            "feed.symbols",
+            "must list at least one symbol",
+        )?;
+        ensure(
+            s.feed.symbols.len() <= usize::from(u16::MAX),
+            "feed.symbols",
+            "too many symbols",
+        )?;
+        let mut seen = HashSet::new();
+        for (i, sym) in s.feed.symbols.iter().enumerate() {
+            let key = |field: &str| format!("feed.symbols[{i}].{field}");
+            ensure_key(
+                is_valid_symbol(&sym.symbol),
+                key("symbol"),
+                "must be 1 to 12 characters of A-Z, 0-9, '.' or '-'",
+            )?;
+            ensure_key(
+                seen.insert(sym.symbol.as_str()),
+                key("symbol"),
+                &format!("duplicate symbol {}", sym.symbol),
+            )?;
+            ensure_key(
+                sym.price.is_finite() && sym.price > 0.0,
+                key("price"),
+                "must be positive",
+            )?;
+            ensure_key(
+                sym.volatility.is_finite() && sym.volatility >= 0.0,
+                key("volatility"),
+                "must be a non-negative number",
+            )?;
+            ensure_key(
+                sym.drift.is_finite(),
+                key("drift"),
+                "must be a finite number",
+            )?;
+        }
+        ensure(
+            s.ws.heartbeat_interval_ms > 0,
+            "ws.heartbeat_interval_ms",
+            "must be positive",
+        )?;
+        ensure(
+            s.ws.heartbeat_interval_ms < s.ws.idle_timeout_ms,
+            "ws.heartbeat_interval_ms",
+            "must be less than ws.idle_timeout_ms",
+        )?;
+        ensure(
+            s.ws.max_message_bytes >= 64,
+            "ws.max_message_bytes",
+            "must be at least 64",
+        )?;
+        ensure(
+            s.ws.max_subscriptions > 0,
+            "ws.max_subscriptions",
+            "must be positive",
+        )?;
+        ensure(
+            s.ws.slow_client_timeout_ms > 0,
+            "ws.slow_client_timeout_ms",
+            "must be positive",
+        )?;
+        ensure(
+            tracing_subscriber::EnvFilter::try_new(&s.log.level).is_ok(),
+            "log.level",
+            "is not a valid tracing filter",
+        )?;
+        Ok(())
+    }
+
+    /// The effective settings as TOML, for `ticker check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings are plain data and always serialize")
+    }
+}
+
+impl ServerSettings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+}
+
+impl FeedSettings {
+    pub fn tick_interval(&self) -> Duration {
+        Duration::from_millis(self.tick_interval_ms)
+    }
+}
+
+impl WsSettings {
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn slow_client_timeout(&self) -> Duration {
+        Duration::from_millis(self.slow_client_timeout_ms)
+    }
+}
+
+/// Ticker symbols as exchanges print them: `AAPL`, `BRK.B`, `BF-B`.
+pub fn is_valid_symbol(symbol: &str) -> bool {
+    (1..=12).contains(&symbol.len())
+        && symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+fn ensure(ok: bool, key: &str, reason: &str) -> Result<(), SettingsError> {
+    ensure_key(ok, key.to_owned(), reason)
+}
+
+fn ensure_key(ok: bool, key: String, reason: &str) -> Result<(), SettingsError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SettingsError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        })
+    }
+}

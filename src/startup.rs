@@ -1,0 +1,114 @@
+//! `Application`: builds the feed and the HTTP server from `Settings`, binds (port 0 in tests),
+//! and runs until the injected shutdown token is cancelled, then drains.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::feed::FeedHandle;
+use crate::routes;
+use crate::session::SessionContext;
+use crate::settings::{ServerSettings, Settings};
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub feed: FeedHandle,
+    pub session: SessionContext,
+    pub shutdown: CancellationToken,
+    /// Every live WebSocket session, so shutdown can wait for the last Close.
+    pub sessions: TaskTracker,
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    settings: ServerSettings,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+}
+
+impl Application {
+    /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
+    pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
+        let feed = FeedHandle::spawn_simulated(&settings.feed, shutdown.clone());
+        let sessions = TaskTracker::new();
+        let state = web::Data::new(AppState {
+            session: SessionContext {
+                feed: feed.clone(),
+                ws: Arc::new(settings.ws.clone()),
+                shutdown: shutdown.clone(),
+            },
+            feed,
+            shutdown: shutdown.clone(),
+            sessions: sessions.clone(),
+        });
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .backlog(4096)
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout().as_secs().max(1))
+        .bind((settings.server.host.as_str(), settings.server.port))?;
+        let addr = *server
+            .addrs()
+            .first()
+            .expect("bind succeeded, so there is at least one address");
+        let server = server.run();
+        tracing::info!(%addr, workers, "listening");
+        Ok(Self {
+            server,
+            addr,
+            settings: settings.server,
+            shutdown,
+            sessions,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until the shutdown token is cancelled. Then sessions close with 1001 at once, the
+    /// listener keeps answering for the grace period (`/readyz` 503), and the server stops.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => return result.map_err(io::Error::other)?,
+            () = self.shutdown.cancelled() => {}
+        }
+        tracing::info!(sessions = self.sessions.len(), "shutting down");
+        let grace = tokio::time::sleep(self.settings.shutdown_grace());
+        self.sessions.close();
+        if tokio::time::timeout(self.settings.shutdown_timeout(), self.sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.sessions.len(),
+                "sessions still open at shutdown timeout"
+            );
+        }
+        grace.await;
+        handle.stop(true).await;
+        server.await.map_err(io::Error::other)??;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The symbol universe (fixed at start-up) and per-connection subscription sets over it.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::settings::SymbolSettings;
+
+/// Index of a symbol in the universe; cheap to copy and to use as an array index.
+pub type SymbolId = usize;
+
+/// What `GET /api/symbols` lists for each symbol.
+#[derive(Debug, Clone, Serialize)]
+pub struct SymbolInfo {
+    pub symbol: String,
+    pub name: String,
+    /// The configured starting price (the day's open).
+    pub price: f64,
+}
+
+/// Every symbol the service knows, in configuration order.
+#[derive(Debug)]
+pub struct Universe {
+    infos: Vec<SymbolInfo>,
+    index: HashMap<String, SymbolId>,
+}
+
+/// The result of resolving names from a request: the known ids and the names that are not.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub ids: Vec<SymbolId>,
+    pub unknown: Vec<String>,
+}
+
+impl Universe {
+    pub fn new(symbols: &[SymbolSettings]) -> Self {
+        let infos: Vec<SymbolInfo> = symbols
+            .iter()
+            .map(|s| SymbolInfo {
+                symbol: s.symbol.clone(),
+                name: s.name.clone(),
+                price: s.price,
+            })
+            .collect();
+        let index = infos
+            .iter()
+            .enumerate()
+            .map(|(id, info)| (info.symbol.clone(), id))
+            .collect();
+        Self { infos, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.infos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.infos.is_empty()
+    }
+
+    pub fn infos(&self) -> &[SymbolInfo] {
+        &self.infos
+    }
+
+    pub fn name(&self, id: SymbolId) -> &str {
+        &self.infos[id].symbol
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.infos.iter().map(|i| i.symbol.clone()).collect()
+    }
+
+    /// Looks a symbol up case-insensitively, ignoring surrounding white space.
+    pub fn lookup(&self, name: &str) -> Option<SymbolId> {
+        let trimmed = name.trim();
+        self.index
+            .get(trimmed)
+            .or_else(|| self.index.get(&trimmed.to_ascii_uppercase()))
+            .copied()
+    }
+
+    /// Resolves requested names; `*` stands for every symbol. Ids come out deduplicated, in
+    /// request order; unknown names are kept as given so the error can quote them.
+    pub fn resolve<S: AsRef<str>>(&self, names: &[S]) -> Resolved {
+        let mut seen = vec![false; self.len()];
+        let mut resolved = Resolved::default();
+        let mut push = |id: SymbolId, ids: &mut Vec<SymbolId>| {
+            if !std::mem::replace(&mut seen[id], true) {
+                ids.push(id);
+            }
+        };
+        for name in names {
+            let name = name.as_ref();
+            if name.trim() == "*" {
+                (0..self.len()).for_each(|id| push(id, &mut resolved.ids));
+            } else if let Some(id) = self.lookup(name) {
+                push(id, &mut resolved.ids);
+            } else if !resolved.unknown.iter().any(|u| u == name) {
+                resolved.unknown.push(name.to_owned());
+            }
+        }
+        resolved
+    }
+
+    /// Splits a `?symbols=A,B` query value into names, skipping empty pieces.
+    pub fn split_list(list: &str) -> Vec<&str> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// The symbols one connection is subscribed to.
+#[derive(Debug, Clone)]
+pub struct SymbolSet {
+    members: Vec<bool>,
+    len: usize,
+}
+
+impl SymbolSet {
+    pub fn empty(universe_len: usize) -> Self {
+        Self {
+            members: vec![false; universe_len],
+            len: 0,
+        }
+    }
+
+    pub fn contains(&self, id: SymbolId) -> bool {
+        self.members[id]
+    }
+
+    /// Adds `id`; true when it was not a member before.
+    pub fn insert(&mut self, id: SymbolId) -> bool {
+        let added = !std::mem::replace(&mut self.members[id], true);
+        self.len += usize::from(added);
+        added
+    }
+
+    /// Removes `id`; true when it was a member.
+    pub fn remove(&mut self, id: SymbolId) -> bool {
+        let removed = std::mem::replace(&mut self.members[id], false);
+        self.len -= usize::from(removed);
+        removed
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.len == self.members.len()
+    }
+
+    /// Members in universe order.
+    pub fn iter(&self) -> impl Iterator<Item = SymbolId> + '_ {
+        self.members
+            .iter()
+            .enumerate()
+            .filter_map(|(id, &member)| member.then_some(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn universe() -> Universe {
+        let sym = |s: &str| SymbolSettings {
+            symbol: s.into(),
+            name: s.into(),
+            price: 10.0,
+            volatility: 0.2,
+            drift: 0.0,
+        };
+        Universe::new(&[sym("AAPL"), sym("MSFT"), sym("BRK.B")])
+    }
+
+    /// Names resolve case-insensitively, `*` expands to all, duplicates collapse, unknowns are kept.
+    #[test]
+    fn resolve_handles_case_star_duplicates_and_unknowns() {
+        let u = universe();
+        let r = u.resolve(&["msft", " AAPL ", "MSFT", "NOPE", "NOPE"]);
+        assert_eq!(r.ids, vec![1, 0]);
+        assert_eq!(r.unknown, vec!["NOPE".to_string()]);
+        assert_eq!(u.resolve(&["brk.b", "*"]).ids, vec![2, 0, 1]);
+    }
+
+    /// The set's length tracks inserts and removes, including repeated ones.
+    #[test]
+    fn symbol_set_counts_members() {
+        let mut set = SymbolSet::empty(3);
+        assert!(set.insert(2) && !set.insert(2) && set.insert(0));
+        assert_eq!((set.len(), set.is_all()), (2, false));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 2]);
+        assert!(set.remove(2) && !set.remove(2));
+        assert_eq!(set.len(), 1);
+    }
+}
