@@ -1,0 +1,294 @@
+//! Settings: the layers in order (defaults → TICKER_ENV file → --config file → TICKER__ vars),
+//! every validation error naming its key, and the binary's exit code 2 and `check-config`.
+
+use std::path::Path;
+use std::process::Command;
+
+use ticker::settings::{Settings, SettingsError, Sources};
+
+fn vars(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The defaults are valid and ship at least 20 real tickers.
+#[test]
+fn defaults_are_valid() {
+    let settings = Settings::defaults().unwrap();
+    assert!(settings.feed.symbols.len() >= 20);
+    assert_eq!(settings.server.port, 8080);
+    assert!(settings.feed.seed.is_none());
+}
+
+/// Each layer overrides the one before: env file, then --config file, then variables.
+#[test]
+fn layers_apply_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "staging.toml",
+        "[server]\nport = 9000\nworkers = 3\n[ws]\nmax_subscriptions = 7\n",
+    );
+    let file = write(
+        dir.path(),
+        "local.toml",
+        "[server]\nport = 9100\n[feed]\nseed = 42\n",
+    );
+    let settings = Settings::load(&Sources {
+        config_dir: Some(dir.path().to_owned()),
+        environment: Some("staging".into()),
+        file: Some(file.clone()),
+        env_vars: vars(&[
+            ("TICKER__SERVER__PORT", "0"),
+            ("TICKER__WS__IDLE_TIMEOUT_MS", "1500"),
+            ("TICKER__WS__HEARTBEAT_INTERVAL_MS", "500"),
+            ("TICKER__LOG__FORMAT", "json"),
+            ("OTHER__SERVER__PORT", "1"),
+        ]),
+    })
+    .unwrap();
+    assert_eq!(settings.server.port, 0, "variables win");
+    assert_eq!(settings.server.workers, 3, "env file applies");
+    assert_eq!(settings.ws.max_subscriptions, 7);
+    assert_eq!(settings.feed.seed, Some(42), "--config file applies");
+    assert_eq!(settings.ws.idle_timeout_ms, 1500);
+    assert_eq!(settings.log.format, ticker::settings::LogFormat::Json);
+    assert_eq!(
+        settings.feed.tick_interval_ms, 100,
+        "untouched keys keep defaults"
+    );
+
+    let without_vars = Settings::load(&Sources {
+        config_dir: Some(dir.path().to_owned()),
+        environment: Some("staging".into()),
+        file: Some(file),
+        env_vars: vars(&[]),
+    })
+    .unwrap();
+    assert_eq!(
+        without_vars.server.port, 9100,
+        "--config beats the env file"
+    );
+}
+
+/// A file's symbol list replaces the default universe rather than merging into it.
+#[test]
+fn symbol_list_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "two.toml",
+        "[[feed.symbols]]\nsymbol = \"ABC\"\nname = \"Abc\"\nprice = 10.0\nvolatility = 0.2\n\
+         [[feed.symbols]]\nsymbol = \"XYZ\"\nname = \"Xyz\"\nprice = 20.0\nvolatility = 0.3\n",
+    );
+    let settings = Settings::load(&Sources {
+        file: Some(file),
+        env_vars: vars(&[]),
+        ..Sources::default()
+    })
+    .unwrap();
+    let names: Vec<_> = settings
+        .feed
+        .symbols
+        .iter()
+        .map(|s| s.symbol.as_str())
+        .collect();
+    assert_eq!(names, vec!["ABC", "XYZ"]);
+}
+
+fn invalid_key(file_text: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "bad.toml", file_text);
+    match Settings::load(&Sources {
+        file: Some(file),
+        env_vars: vars(env),
+        ..Sources::default()
+    }) {
+        Err(SettingsError::Invalid { key, .. }) => key,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+/// A settings file, environment variables, and the key the error must name.
+type InvalidCase = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+/// Every invalid setting is refused with the key that is wrong.
+#[test]
+fn validation_names_the_key() {
+    let cases: &[InvalidCase] = &[
+        (
+            "",
+            &[("TICKER__WS__HEARTBEAT_INTERVAL_MS", "15000")],
+            "ws.heartbeat_interval_ms",
+        ),
+        (
+            "[feed]\ntick_interval_ms = 0\n",
+            &[],
+            "feed.tick_interval_ms",
+        ),
+        ("[feed]\nsymbols = []\n", &[], "feed.symbols"),
+        (
+            "[[feed.symbols]]\nsymbol = \"A\"\nname = \"a\"\nprice = 1.0\nvolatility = 0.1\n\
+             [[feed.symbols]]\nsymbol = \"A\"\nname = \"b\"\nprice = 2.0\nvolatility = 0.1\n",
+            &[],
+            "feed.symbols[1].symbol",
+        ),
+        (
+            "[[feed.symbols]]\nsymbol = \"A\"\nname = \"a\"\nprice = 0.0\nvolatility = 0.1\n",
+            &[],
+            "feed.symbols[0].price",
+        ),
+        (
+            "[[feed.symbols]]\nsymbol = \"A\"\nname = \"a\"\nprice = -3.5\nvolatility = 0.1\n",
+            &[],
+            "feed.symbols[0].price",
+        ),
+        (
+            "[[feed.symbols]]\nsymbol = \"bad sym\"\nname = \"a\"\nprice = 1.0\nvolatility = 0.1\n",
+            &[],
+            "feed.symbols[0].symbol",
+        ),
+        (
+            "[feed]\nupdate_probability = 0.0\n",
+            &[],
+            "feed.update_probability",
+        ),
+        ("[ws]\nmax_subscriptions = 0\n", &[], "ws.max_subscriptions"),
+        ("[log]\nlevel = \"info,[[[\"\n", &[], "log.level"),
+    ];
+    for (file, env, key) in cases {
+        assert_eq!(invalid_key(file, env), *key, "case {file:?} {env:?}");
+    }
+}
+
+/// Wrong types, unknown keys and missing files are load errors that say what is wrong.
+#[test]
+fn malformed_settings_are_load_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        ("[server]\nport = \"eighty\"\n", "port"),
+        ("[server]\nprot = 80\n", "prot"),
+        ("[log]\nformat = \"xml\"\n", "xml"),
+    ] {
+        let file = write(dir.path(), "bad.toml", text);
+        let err = Settings::load(&Sources {
+            file: Some(file),
+            env_vars: vars(&[]),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, SettingsError::Load(_)));
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should mention {needle}"
+        );
+    }
+    let missing = Settings::load(&Sources {
+        file: Some(dir.path().join("absent.toml")),
+        env_vars: vars(&[]),
+        ..Sources::default()
+    });
+    assert!(missing.is_err());
+}
+
+fn ticker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ticker"));
+    // Start from a clean slate: no TICKER_ settings leak in from the test's environment.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TICKER") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// `ticker check-config` prints the effective settings, variables applied.
+#[test]
+fn check_config_prints_effective_settings() {
+    let output = ticker()
+        .arg("check-config")
+        .env("TICKER__SERVER__PORT", "0")
+        .env("TICKER__FEED__SEED", "99")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed: Settings = toml::from_str(&String::from_utf8(output.stdout).unwrap()).unwrap();
+    assert_eq!(printed.server.port, 0);
+    assert_eq!(printed.feed.seed, Some(99));
+    assert_eq!(printed.feed.symbols.len(), 22);
+}
+
+/// Invalid settings stop the binary with exit code 2 and a message naming the key, whether it
+/// serves or only checks.
+#[test]
+fn invalid_settings_exit_with_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "bad.toml", "[feed]\ntick_interval_ms = 0\n");
+    for args in [vec!["check-config"], vec!["serve"], vec![]] {
+        let output = ticker()
+            .args(&args)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("feed.tick_interval_ms"), "{stderr}");
+    }
+    let output = ticker()
+        .env("TICKER__WS__IDLE_TIMEOUT_MS", "100")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("ws.heartbeat_interval_ms")
+    );
+}
+
+/// `TICKER_ENV` picks `config/{env}.toml`, and a missing one is an error, not silently ignored.
+#[test]
+fn ticker_env_selects_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    write(
+        &dir.path().join("config"),
+        "demo.toml",
+        "[ws]\nmax_subscriptions = 5\n",
+    );
+    let output = ticker()
+        .current_dir(dir.path())
+        .env("TICKER_ENV", "demo")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("max_subscriptions = 5")
+    );
+    let output = ticker()
+        .current_dir(dir.path())
+        .env("TICKER_ENV", "absent")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -1,0 +1,215 @@
+//! The HTTP side: polling API with ETags, symbols, health checks, upgrade errors, the dashboard.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::TestApp;
+use ticker::protocol::ServerMessage;
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    reqwest::get(app.url(path)).await.expect("request")
+}
+
+/// `GET /api/quotes` returns every symbol's quote, no-cache, with a strong ETag.
+#[tokio::test]
+async fn quotes_lists_every_symbol() {
+    let app = TestApp::spawn().await;
+    let response = get(&app, "/api/quotes").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
+    let body: Value = response.json().await.unwrap();
+    let quotes = body["quotes"].as_array().unwrap();
+    assert_eq!(quotes.len(), 22);
+    let newest = quotes
+        .iter()
+        .map(|q| q["ts"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(
+        body["ts"].as_u64(),
+        Some(newest),
+        "ts is the newest quote's tick"
+    );
+    app.stop().await;
+}
+
+/// `?symbols=` filters in request order, case-insensitively; unknown names are a 400 naming them.
+#[tokio::test]
+async fn quotes_filter_and_unknown_symbols() {
+    let app = TestApp::spawn().await;
+    let body: Value = get(&app, "/api/quotes?symbols=msft,AAPL")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = body["quotes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["MSFT", "AAPL"]);
+
+    let response = get(&app, "/api/quotes?symbols=AAPL,NOPE,XX").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_symbol");
+    assert_eq!(body["symbols"], serde_json::json!(["NOPE", "XX"]));
+    app.stop().await;
+}
+
+/// `If-None-Match` with the current ETag gets 304 and no body until the quotes change; then 200.
+#[tokio::test]
+async fn etag_gives_304_until_quotes_change() {
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = 300;
+    let app = TestApp::spawn_with(settings).await;
+    let client = reqwest::Client::new();
+    let first = client
+        .get(app.url("/api/quotes?symbols=AAPL"))
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].clone();
+    let first: Value = first.json().await.unwrap();
+    let mut saw_304 = false;
+    loop {
+        let response = client
+            .get(app.url("/api/quotes?symbols=AAPL"))
+            .header("If-None-Match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::NOT_MODIFIED {
+            saw_304 = true;
+            assert_eq!(response.headers()["etag"], etag);
+            assert!(response.bytes().await.unwrap().is_empty());
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            continue;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_ne!(response.headers()["etag"], etag);
+        let next: Value = response.json().await.unwrap();
+        assert!(next["quotes"][0]["seq"].as_u64() > first["quotes"][0]["seq"].as_u64());
+        break;
+    }
+    assert!(
+        saw_304,
+        "the unchanged quote was answered with 304 at least once"
+    );
+    app.stop().await;
+}
+
+/// The polling API and the WebSocket serve the same quotes from the same state.
+#[tokio::test]
+async fn polling_and_push_agree() {
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = 500;
+    let app = TestApp::spawn_with(settings).await;
+    let mut client = app.connect("/ws?symbols=*").await;
+    client.recv().await; // subscribed
+    let ServerMessage::Snapshot { quotes } = client.recv().await else {
+        panic!("expected snapshot")
+    };
+    let polled: Value = get(&app, "/api/quotes").await.json().await.unwrap();
+    let polled: Vec<ticker::quote::Quote> =
+        serde_json::from_value(polled["quotes"].clone()).unwrap();
+    // A tick may fall between the two reads; then the poll is newer, never older.
+    for (pushed, polled) in quotes.iter().zip(&polled) {
+        assert_eq!(pushed.symbol, polled.symbol);
+        assert!(polled.seq >= pushed.seq);
+        if polled.seq == pushed.seq {
+            assert_eq!(pushed, polled);
+        }
+    }
+    app.stop().await;
+}
+
+/// `GET /api/quotes/{symbol}` returns one quote, 404 JSON for an unknown one; `/api/symbols`
+/// lists symbol, name and price; unknown API paths are JSON 404s.
+#[tokio::test]
+async fn single_quote_and_symbols() {
+    let app = TestApp::spawn().await;
+    let quote: Value = get(&app, "/api/quotes/nvda").await.json().await.unwrap();
+    assert_eq!(quote["symbol"], "NVDA");
+    let missing = get(&app, "/api/quotes/NOPE").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
+    let symbols: Value = get(&app, "/api/symbols").await.json().await.unwrap();
+    assert_eq!(symbols.as_array().unwrap().len(), 22);
+    assert_eq!(symbols[0]["symbol"], "AAPL");
+    assert_eq!(symbols[0]["name"], "Apple Inc.");
+    assert!(symbols[0]["price"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        get(&app, "/api/nothing").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+/// Health and readiness answer 200 while serving.
+#[tokio::test]
+async fn health_endpoints() {
+    let app = TestApp::spawn().await;
+    assert_eq!(get(&app, "/healthz").await.status(), StatusCode::OK);
+    let ready: Value = get(&app, "/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    app.stop().await;
+}
+
+fn upgrade_request(app: &TestApp, version: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .get(app.url("/ws"))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", version)
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+}
+
+/// `/ws` without an upgrade is 400; a wrong WebSocket version is 426 naming version 13; a
+/// subprotocol offer without `ticker.v1` upgrades with no protocol selected.
+#[tokio::test]
+async fn upgrade_errors_and_protocol_negotiation() {
+    let app = TestApp::spawn().await;
+    let plain = get(&app, "/ws").await;
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(plain.json::<Value>().await.unwrap()["error"], "bad_request");
+    let old = upgrade_request(&app, "8").send().await.unwrap();
+    assert_eq!(old.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(old.headers()["sec-websocket-version"], "13");
+    let other = upgrade_request(&app, "13")
+        .header("Sec-WebSocket-Protocol", "graphql-ws")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert!(other.headers().get("sec-websocket-protocol").is_none());
+    app.stop().await;
+}
+
+/// `/` serves the dashboard page from `web/`.
+#[tokio::test]
+async fn serves_dashboard() {
+    let app = TestApp::spawn().await;
+    let page = get(&app, "/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.unwrap().contains("/ws"));
+    assert_eq!(
+        get(&app, "/no-such-file.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}

@@ -1,0 +1,128 @@
+//! Graceful shutdown of the real binary: SIGTERM with thousands of open connections delivers
+//! Close 1001 to every one of them and the process exits 0 within a few seconds.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+const CLIENTS: usize = 2000;
+
+/// The server process; killed and reaped if the test fails before it exits by itself.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ticker` on a free port with JSON logs; returns the process and its bound address.
+fn start_server() -> (ServerProcess, SocketAddr) {
+    let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
+        .env("TICKER__SERVER__PORT", "0")
+        .env("TICKER__LOG__FORMAT", "json")
+        .env("TICKER__LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut server = ServerProcess(child);
+    let stderr = server.0.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + support::PATIENCE;
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server logs its address in time");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "listening" {
+            let addr = event["addr"]
+                .as_str()
+                .expect("addr is logged")
+                .parse()
+                .unwrap();
+            return (server, addr);
+        }
+    }
+}
+
+/// SIGTERM with 2,000 open sessions: every client gets Close 1001 and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_every_session_and_exits_zero() {
+    let (mut server, addr) = start_server();
+    let url = format!("ws://{addr}/ws?symbols=AAPL");
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for batch in 0..CLIENTS / 100 {
+        let connects = (0..100).map(|_| tokio_tungstenite::connect_async(url.clone()));
+        for result in futures_util::future::join_all(connects).await {
+            let (ws, _) = result.unwrap_or_else(|e| panic!("connect in batch {batch}: {e}"));
+            clients.push(ws);
+        }
+    }
+    // Every session is live: each has its welcome waiting.
+    let mut waiting = Vec::with_capacity(CLIENTS);
+    for mut ws in clients {
+        waiting.push(tokio::spawn(async move {
+            let first = ws.next().await;
+            assert!(
+                matches!(&first, Some(Ok(Message::Text(t))) if t.contains("welcome")),
+                "{first:?}"
+            );
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => {
+                        return frame.map(|f| u16::from(f.code));
+                    }
+                    Some(Ok(_)) => continue,
+                    other => panic!("connection ended without Close: {other:?}"),
+                }
+            }
+        }));
+    }
+
+    let sent_at = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+
+    let mut codes = std::collections::HashMap::new();
+    for handle in waiting {
+        let code = tokio::time::timeout(support::PATIENCE, handle)
+            .await
+            .expect("every client gets its Close in time")
+            .expect("client task");
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    assert_eq!(codes, [(Some(1001), CLIENTS)].into_iter().collect());
+
+    let exit = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(10),
+            "exits within a few seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+}

@@ -1,0 +1,358 @@
+//! Test support: the real server on port 0, a well-behaved WebSocket client (tokio-tungstenite),
+//! and a raw-frame client for what a library will not do (stay silent, send invalid frames).
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use ticker::protocol::ServerMessage;
+use ticker::quote::Quote;
+use ticker::settings::Settings;
+use ticker::startup::Application;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// Long enough for anything that should happen to happen; only failing tests wait this long.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Settings for tests: any free port, a fast seeded feed, quiet logs.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::defaults().expect("the default settings are valid");
+    s.server.port = 0;
+    s.server.workers = 2;
+    s.server.shutdown_grace_ms = 300;
+    s.feed.tick_interval_ms = 20;
+    s.feed.seed = Some(7);
+    s
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_settings()).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        let shutdown = CancellationToken::new();
+        let app = Application::build(settings, shutdown.clone()).expect("the server binds");
+        let addr = app.local_addr();
+        let server = tokio::spawn(app.run_until_stopped());
+        Self {
+            addr,
+            shutdown,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Connects a well-behaved client and reads its `welcome`.
+    pub async fn connect(&self, path: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(path))
+            .await
+            .expect("the WebSocket upgrade succeeds");
+        let mut client = Client::new(ws);
+        match client.recv().await {
+            ServerMessage::Welcome { .. } => client,
+            other => panic!("expected welcome first, got {other:?}"),
+        }
+    }
+
+    /// Connects with a `Sec-WebSocket-Protocol` offer; returns the client and the selected protocol.
+    pub async fn connect_offering(&self, protocols: &str) -> (Client, Option<String>) {
+        let mut request = self.ws_url("/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket upgrade succeeds");
+        let selected = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (Client::new(ws), selected)
+    }
+
+    pub async fn raw(&self, path: &str) -> RawClient {
+        RawClient::connect(self.addr, path).await
+    }
+
+    /// Cancels the shutdown token (as SIGTERM would) and waits for the server to stop.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.server)
+            .await
+            .expect("the server stops in time")
+            .expect("the server task does not panic")
+            .expect("the server stops cleanly");
+    }
+}
+
+/// A well-behaved client: it answers pings (tungstenite does, while reading) and speaks JSON.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Server pings seen so far.
+    pub pings: usize,
+}
+
+/// What a read produced, for tests that look at more than JSON messages.
+#[derive(Debug)]
+pub enum Event {
+    Message(ServerMessage),
+    Close(Option<CloseFrame>),
+    /// The TCP connection ended without (further) frames.
+    Ended,
+}
+
+impl Client {
+    fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self { ws, pings: 0 }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next event, skipping pings and pongs; panics after `PATIENCE`.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("the server says something in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let message = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("bad server message {text}: {e}"));
+                    return Event::Message(message);
+                }
+                Some(Ok(Message::Ping(_))) => self.pings += 1,
+                Some(Ok(Message::Pong(_))) => {}
+                Some(Ok(Message::Close(frame))) => return Event::Close(frame),
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+                Some(Err(_)) | None => return Event::Ended,
+            }
+        }
+    }
+
+    /// The next JSON message; panics on anything else.
+    pub async fn recv(&mut self) -> ServerMessage {
+        match self.next_event().await {
+            Event::Message(message) => message,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Skips quote updates until a message that is not one arrives.
+    pub async fn recv_control(&mut self) -> ServerMessage {
+        loop {
+            match self.recv().await {
+                ServerMessage::Quotes { .. } => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads until the server's Close frame; returns its code.
+    pub async fn recv_close(&mut self) -> u16 {
+        loop {
+            match self.next_event().await {
+                Event::Message(_) => continue,
+                Event::Close(Some(frame)) => return u16::from(frame.code),
+                other => panic!("expected a Close frame, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(&mut self, frame: Option<CloseFrame>) {
+        self.ws.close(frame).await.expect("close");
+    }
+}
+
+/// Tracks per-symbol seq over a connection and checks it never goes backwards.
+#[derive(Default)]
+pub struct SeqTracker {
+    pub last: HashMap<String, u64>,
+}
+
+impl SeqTracker {
+    /// Records quotes from a `quotes` frame: each must be above the last seen for its symbol.
+    pub fn update(&mut self, quotes: &[Quote]) {
+        for q in quotes {
+            let last = self.last.insert(q.symbol.clone(), q.seq);
+            if let Some(last) = last {
+                assert!(
+                    q.seq > last,
+                    "{} seq went from {last} to {}",
+                    q.symbol,
+                    q.seq
+                );
+            }
+        }
+    }
+
+    /// Records a snapshot: it may repeat the last seq (same state) but never go below it.
+    pub fn snapshot(&mut self, quotes: &[Quote]) {
+        for q in quotes {
+            let last = self.last.insert(q.symbol.clone(), q.seq).unwrap_or(0);
+            assert!(
+                q.seq >= last,
+                "{} snapshot seq {} below {last}",
+                q.symbol,
+                q.seq
+            );
+        }
+    }
+}
+
+/// A hand-rolled WebSocket client that sends exactly the frames it is told to, masked, and
+/// never answers anything by itself.
+pub struct RawClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut client = Self {
+            stream,
+            buf: Vec::new(),
+        };
+        let head = client.read_until_headers_end().await;
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        client
+    }
+
+    async fn read_until_headers_end(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 4);
+                return head;
+            }
+            self.fill().await.expect("the server answers the upgrade");
+        }
+    }
+
+    /// Reads more bytes; `None` at end of stream.
+    async fn fill(&mut self) -> Option<usize> {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("the server sends or closes in time")
+            .unwrap_or(0);
+        (n > 0).then(|| {
+            self.buf.extend_from_slice(&chunk[..n]);
+            n
+        })
+    }
+
+    /// Sends one masked frame.
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool) {
+        let mut frame = vec![(u8::from(fin) << 7) | opcode];
+        let len = payload.len();
+        if len < 126 {
+            frame.push(0x80 | len as u8);
+        } else if len <= 0xFFFF {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        // The server may already have closed on an earlier frame; that is for the test to see.
+        let _ = self.stream.write_all(&frame).await;
+    }
+
+    /// Reads one server frame (unmasked, unfragmented): `(opcode, payload)`, or `None` at EOF.
+    pub async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if let Some((opcode, payload, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some((opcode, payload));
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads frames until a Close; returns its code and the opcodes seen before it.
+    pub async fn read_until_close(&mut self) -> (Option<u16>, Vec<u8>) {
+        let mut seen = Vec::new();
+        while let Some((opcode, payload)) = self.read_frame().await {
+            if opcode == OP_CLOSE {
+                let code =
+                    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                return (code, seen);
+            }
+            seen.push(opcode);
+        }
+        panic!("connection ended without a Close frame; saw opcodes {seen:?}");
+    }
+
+    /// True when the server has closed the TCP connection (EOF) with nothing more to read.
+    pub async fn at_eof(&mut self) -> bool {
+        self.buf.is_empty() && self.fill().await.is_none()
+    }
+}
+
+fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let opcode = buf[0] & 0x0F;
+    assert_eq!(buf[1] & 0x80, 0, "server frames are never masked");
+    let (len, header) = match buf[1] & 0x7F {
+        126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 if buf.len() >= 10 => (
+            u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+            10,
+        ),
+        126 | 127 => return None,
+        n => (usize::from(n), 2),
+    };
+    (buf.len() >= header + len).then(|| (opcode, buf[header..header + len].to_vec(), header + len))
+}
