@@ -50,6 +50,7 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> ExitCode {
     ticker::telemetry::init(&settings.log);
+    ticker::startup::raise_open_file_limit();
     let result = actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();
         ticker::shutdown::cancel_on_signal(shutdown.clone());

@@ -32,6 +32,15 @@ pub struct Application {
     sessions: TaskTracker,
 }
 
+/// Raises the soft open-file limit to the hard limit: every connection is a file descriptor, and
+/// the common soft default of 1,024 would cap the server far below what it can hold.
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
+}
+
 impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {

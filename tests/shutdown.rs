@@ -66,6 +66,8 @@ fn start_server() -> (ServerProcess, SocketAddr) {
 /// SIGTERM with 2,000 open sessions: every client gets Close 1001 and the process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_every_session_and_exits_zero() {
+    // 2,000 client sockets here, 2,000 in the server: more than the common soft limit of 1,024.
+    rlimit::increase_nofile_limit(u64::MAX).expect("the open file limit can be raised");
     let (mut server, addr) = start_server();
     let url = format!("ws://{addr}/ws?symbols=AAPL");
     let mut clients = Vec::with_capacity(CLIENTS);

@@ -1,0 +1,87 @@
+//! `docs/protocol.md` is checked against the code: every JSON example parses into the protocol
+//! types and serializes back to the same JSON, so a renamed or missing field fails here.
+
+use serde_json::Value;
+use ticker::protocol::{ClientMessage, ServerMessage};
+
+fn doc() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md"))
+        .expect("docs/protocol.md exists")
+}
+
+/// The contents of every ```json block.
+fn json_examples(doc: &str) -> Vec<Value> {
+    let mut examples = Vec::new();
+    let mut block: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut block, line.trim()) {
+            (None, "```json") => block = Some(String::new()),
+            (Some(text), "```") => {
+                let value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("invalid JSON example {text}: {e}"));
+                examples.push(value);
+                block = None;
+            }
+            (Some(text), _) => text.push_str(line),
+            (None, _) => {}
+        }
+    }
+    examples
+}
+
+/// Every example round-trips through `ServerMessage` or `ClientMessage` (or the HTTP error body).
+#[test]
+fn every_example_matches_the_types() {
+    let examples = json_examples(&doc());
+    let (mut server, mut client, mut http) = (0, 0, 0);
+    for example in &examples {
+        let back = if example.get("type").is_some() {
+            server += 1;
+            let message: ServerMessage = serde_json::from_value(example.clone())
+                .unwrap_or_else(|e| panic!("{example} is no server message: {e}"));
+            serde_json::to_value(message).unwrap()
+        } else if example.get("op").is_some() {
+            client += 1;
+            let message: ClientMessage = serde_json::from_value(example.clone())
+                .unwrap_or_else(|e| panic!("{example} is no client message: {e}"));
+            serde_json::to_value(message).unwrap()
+        } else {
+            http += 1;
+            assert!(example["error"].is_string() && example["message"].is_string());
+            example.clone()
+        };
+        assert_eq!(&back, example, "the example and the type disagree");
+    }
+    assert!(
+        server >= 8 && client >= 3 && http >= 1,
+        "{server} {client} {http}"
+    );
+}
+
+/// Every server message type and error code appears in the document.
+#[test]
+fn every_type_and_code_is_documented() {
+    let doc = doc();
+    for name in [
+        "\"type\":\"welcome\"",
+        "\"type\":\"subscribed\"",
+        "\"type\":\"snapshot\"",
+        "\"type\":\"quotes\"",
+        "\"type\":\"pong\"",
+        "\"type\":\"error\"",
+        "`bad_request`",
+        "`unknown_symbol`",
+        "`too_many_subscriptions`",
+        "| 1001 |",
+        "| 1003 |",
+        "| 1007 |",
+        "| 1008 |",
+        "| 1009 |",
+        "| 4408 |",
+    ] {
+        assert!(
+            doc.contains(name),
+            "docs/protocol.md does not mention {name}"
+        );
+    }
+}
