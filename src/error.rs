@@ -11,6 +11,8 @@ pub enum ApiError {
     UnknownSymbols(Vec<String>),
     #[error("not found")]
     NotFound,
+    #[error("bad query string: {0}")]
+    BadQuery(String),
     #[error("not a WebSocket upgrade: {0}")]
     NotWebSocket(String),
     #[error("unsupported WebSocket version; this server speaks version 13")]
@@ -32,7 +34,7 @@ impl ApiError {
         match self {
             Self::UnknownSymbols(_) => "unknown_symbol",
             Self::NotFound => "not_found",
-            Self::NotWebSocket(_) => "bad_request",
+            Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
             Self::ShuttingDown => "shutting_down",
         }
@@ -42,7 +44,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::UnknownSymbols(_) | Self::NotWebSocket(_) => StatusCode::BAD_REQUEST,
+            Self::UnknownSymbols(_) | Self::BadQuery(_) | Self::NotWebSocket(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

@@ -53,6 +53,9 @@ impl Reassembly {
             Message::Continuation(item) => self.continuation(item),
             Message::Ping(payload) => Some(Inbound::Ping(payload)),
             Message::Pong(_) => Some(Inbound::Pong),
+            Message::Close(Some(reason)) if !may_be_sent(u16::from(reason.code)) => Some(
+                violation(CloseCode::Protocol, "close code not allowed on the wire"),
+            ),
             Message::Close(reason) => Some(Inbound::Close(reason)),
             Message::Nop => None,
         }
@@ -94,6 +97,13 @@ impl Reassembly {
             Err(_) => invalid_utf8(),
         })
     }
+}
+
+/// Close codes an endpoint may put in a Close frame (RFC 6455 §7.4 and the IANA registry):
+/// the defined ones, and the ranges for libraries (3000–3999) and applications (4000–4999).
+/// 1004–1006 and 1015 are reserved and must never appear on the wire.
+fn may_be_sent(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 fn violation_for(error: &ProtocolError) -> CloseReason {
@@ -209,5 +219,30 @@ mod tests {
 
         r.accept(cont(Item::FirstText(Bytes::from_static(b"a"))));
         assert_eq!(code(r.accept(text("b"))), CloseCode::Protocol);
+    }
+
+    /// A Close with a code that must not be sent is a protocol error; valid codes are echoed.
+    #[test]
+    fn close_codes_are_checked() {
+        let mut r = Reassembly::new(8);
+        let close = |code: u16| {
+            Ok(Message::Close(Some(CloseReason {
+                code: CloseCode::from(code),
+                description: None,
+            })))
+        };
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert_eq!(code(r.accept(close(bad))), CloseCode::Protocol, "{bad}");
+        }
+        for good in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4408, 4999] {
+            assert!(
+                matches!(r.accept(close(good)), Some(Inbound::Close(Some(_)))),
+                "{good}"
+            );
+        }
+        assert_eq!(
+            r.accept(Ok(Message::Close(None))),
+            Some(Inbound::Close(None))
+        );
     }
 }

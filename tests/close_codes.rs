@@ -31,6 +31,17 @@ async fn client_close_is_echoed_with_same_code() {
     app.stop().await;
 }
 
+/// A Close carrying a code that must never be sent (1005 here) is answered with 1002.
+#[tokio::test]
+async fn reserved_close_code_gets_1002() {
+    let app = TestApp::spawn().await;
+    let mut raw = app.raw("/ws").await;
+    raw.send_frame(support::OP_CLOSE, &1005u16.to_be_bytes(), true)
+        .await;
+    assert_eq!(raw.read_until_close().await.0, Some(1002));
+    app.stop().await;
+}
+
 /// A binary frame closes the connection with 1003 (unsupported data).
 #[tokio::test]
 async fn binary_frame_closes_with_1003() {

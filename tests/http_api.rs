@@ -57,6 +57,13 @@ async fn quotes_filter_and_unknown_symbols() {
         .collect();
     assert_eq!(names, vec!["MSFT", "AAPL"]);
 
+    let response = get(&app, "/api/quotes?symbols=AAPL&symbols=MSFT").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "bad_request"
+    );
+
     let response = get(&app, "/api/quotes?symbols=AAPL,NOPE,XX").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();

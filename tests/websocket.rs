@@ -98,18 +98,19 @@ async fn query_subscribes_at_connect() {
 #[tokio::test]
 async fn no_updates_without_subscription() {
     let app = TestApp::spawn().await;
-    let mut client = app.connect("/ws").await;
-    client.send_json(json!({"op": "ping", "id": "probe"})).await;
-    // Ticks come every 20 ms; had any been sent, they would precede the pong.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    client.send_json(json!({"op": "ping", "id": "after"})).await;
+    let mut idle = app.connect("/ws").await;
+    let mut watcher = app.connect("/ws?symbols=*").await;
+    // Five ticks reach the watcher; had any reached `idle`, they would precede its pong.
+    let mut ticks = 0;
+    while ticks < 5 {
+        if let ServerMessage::Quotes { .. } = watcher.recv().await {
+            ticks += 1;
+        }
+    }
+    idle.send_json(json!({"op": "ping", "id": "probe"})).await;
     assert_eq!(
-        client.recv().await,
+        idle.recv().await,
         ServerMessage::Pong { id: json!("probe") }
-    );
-    assert_eq!(
-        client.recv().await,
-        ServerMessage::Pong { id: json!("after") }
     );
     app.stop().await;
 }

@@ -11,7 +11,10 @@ use crate::error::ApiError;
 
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(ws::upgrade))
+    let query_errors =
+        web::QueryConfig::default().error_handler(|e, _| ApiError::BadQuery(e.to_string()).into());
+    cfg.app_data(query_errors)
+        .route("/ws", web::get().to(ws::upgrade))
         .route("/api/quotes", web::get().to(quotes::all))
         .route("/api/quotes/{symbol}", web::get().to(quotes::one))
         .route("/api/symbols", web::get().to(quotes::symbols))
