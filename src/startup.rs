@@ -93,6 +93,11 @@ impl Application {
         self.addr
     }
 
+    /// The live WebSocket sessions; `len()` is how many are open right now.
+    pub fn sessions(&self) -> TaskTracker {
+        self.sessions.clone()
+    }
+
     /// Serves until the shutdown token is cancelled. Then sessions close with 1001 at once, the
     /// listener keeps answering for the grace period (`/readyz` 503), and the server stops.
     pub async fn run_until_stopped(self) -> io::Result<()> {

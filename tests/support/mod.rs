@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Long enough for anything that should happen to happen; only failing tests wait this long.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -38,6 +39,8 @@ pub fn test_settings() -> Settings {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
+    /// The server's live WebSocket sessions, counted server-side.
+    pub sessions: TaskTracker,
     pub server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -50,10 +53,12 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let app = Application::build(settings, shutdown.clone()).expect("the server binds");
         let addr = app.local_addr();
+        let sessions = app.sessions();
         let server = tokio::spawn(app.run_until_stopped());
         Self {
             addr,
             shutdown,
+            sessions,
             server,
         }
     }

@@ -1,0 +1,58 @@
+//! `ticker-bench`: load and comparison tool for a running `ticker` server (loopback only).
+//!
+//! - `compare`: one WebSocket client against one HTTP poller on the same symbols.
+
+mod compare;
+mod counting;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Benchmarks for a running ticker server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Push versus polling on the same symbols: shown, missed, staleness, requests, bytes.
+    Compare(compare::CompareArgs),
+}
+
+/// Whatever stops a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("bad URL: {0}")]
+    Url(#[from] hyper::http::uri::InvalidUri),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("HTTP request: {0}")]
+    Request(#[from] hyper::http::Error),
+    #[error("unexpected JSON from the server: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compare(args) => compare::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ticker-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

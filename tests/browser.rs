@@ -1,0 +1,429 @@
+//! The dashboard and the push-versus-polling demo in real headless Chromium, driven over
+//! WebDriver (chromedriver) against the real server: rendering, live updates, adding and
+//! removing symbols, reconnecting across a server restart without a duplicate connection, the
+//! demo's figures, phone width, and a clean console. Screenshots go to a folder it prints.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` and `CHROMEDRIVER` pointing at
+//! the binaries). Without them the test is skipped with a message, except under `CI=true`,
+//! where it fails: CI must run it.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::TestApp;
+
+/// Writes past the test harness's output capture, so a skip is visible in `cargo test` output.
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+struct BrowserPaths {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let dirs = std::env::var_os("PATH")?;
+    std::env::split_paths(&dirs)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// The browser and its driver, or `None` after saying why the test is skipped.
+fn browser_or_skip() -> Option<BrowserPaths> {
+    let chromium = find_program(
+        "CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
+    let chromedriver = find_program("CHROMEDRIVER", &["chromedriver"]);
+    match (chromium, chromedriver) {
+        (Some(chromium), Some(chromedriver)) => Some(BrowserPaths {
+            chromium,
+            chromedriver,
+        }),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI must run the browser test, but chromium or chromedriver is missing")
+        }
+        _ => {
+            say(
+                "SKIPPED the browser test: chromium and chromedriver not found \
+                 (apt-get install chromium chromium-driver, or set CHROMIUM and CHROMEDRIVER)",
+            );
+            None
+        }
+    }
+}
+
+/// chromedriver on a free port; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start(path: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + support::PATIENCE;
+        while reqwest::get(format!("{}/status", driver.url))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        driver
+    }
+}
+
+struct Browser {
+    client: Client,
+    driver: Driver,
+    shots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn launch(paths: &BrowserPaths, shots: PathBuf) -> Self {
+        let driver = Driver::start(&paths.chromedriver).await;
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": paths.chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--window-size=1400,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object literal")
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a browser session starts");
+        Self {
+            client,
+            driver,
+            shots,
+            _profile: profile,
+        }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
+    }
+
+    async fn number(&self, script: &str) -> f64 {
+        self.js(script).await.as_f64().unwrap_or(0.0)
+    }
+
+    /// Waits until `condition` (a JS expression) is true; on timeout saves a screenshot and fails.
+    async fn wait_until(&self, what: &str, condition: &str, within: Duration) {
+        let script = format!("return Boolean({condition});");
+        let deadline = Instant::now() + within;
+        while self.js(&script).await != Value::Bool(true) {
+            if Instant::now() > deadline {
+                self.screenshot(&format!("failed-{}", what.replace(' ', "-")))
+                    .await;
+                panic!("timed out waiting for: {what} ({condition})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("screenshot saved");
+    }
+
+    async fn seq(&self, symbol: &str) -> f64 {
+        self.number(&format!(
+            "return Number(document.querySelector('[data-symbol=\"{symbol}\"]')?.dataset.seq ?? -1)"
+        ))
+        .await
+    }
+
+    /// Waits until the symbol's row shows a newer seq than it does now.
+    async fn wait_for_update(&self, symbol: &str) {
+        let seq = self.seq(symbol).await;
+        self.wait_until(
+            &format!("{symbol} updates"),
+            &format!(
+                "Number(document.querySelector('[data-symbol=\"{symbol}\"]')?.dataset.seq ?? -1) > {seq}"
+            ),
+            support::PATIENCE,
+        )
+        .await;
+    }
+
+    async fn state(&self) -> String {
+        let state = self
+            .js("return document.querySelector('#status')?.dataset.state ?? ''")
+            .await;
+        state.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Console entries at warning level or above, through chromedriver's log endpoint.
+    async fn console_problems(&self) -> Vec<String> {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .unwrap()
+            .expect("a session id");
+        let logs: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver.url))
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("log entries as JSON");
+        logs["value"]
+            .as_array()
+            .expect("a list of log entries")
+            .iter()
+            .filter(|e| matches!(e["level"].as_str(), Some("SEVERE" | "WARNING")))
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The whole user journey in one browser session (starting Chromium is the expensive part).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_demo_in_headless_chromium() {
+    let Some(paths) = browser_or_skip() else {
+        return;
+    };
+    let shots = screenshot_dir();
+    say(&format!("browser screenshots: {}", shots.display()));
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = 100;
+    let app = TestApp::spawn_with(settings.clone()).await;
+    let browser = Browser::launch(&paths, shots).await;
+    let long = Duration::from_secs(20);
+
+    // Prices render and change.
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser
+        .wait_until(
+            "live",
+            "document.querySelector('#status')?.dataset.state === 'live'",
+            long,
+        )
+        .await;
+    browser
+        .wait_until(
+            "AAPL shows a price",
+            r#"/^\d+\.\d\d$/.test(document.querySelector('[data-symbol="AAPL"] [data-field="price"]')?.textContent.trim())"#,
+            long,
+        )
+        .await;
+    browser.wait_for_update("AAPL").await;
+    browser.wait_for_update("MSFT").await;
+    browser.screenshot("dashboard").await;
+
+    // Adding a symbol subscribes to it and it starts updating.
+    let input = browser
+        .client
+        .find(Locator::Css("#symbol-input"))
+        .await
+        .unwrap();
+    input.send_keys("intc").await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("#symbol-add"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "INTC row",
+            "document.querySelector('[data-symbol=\"INTC\"]')",
+            long,
+        )
+        .await;
+    browser.wait_for_update("INTC").await;
+
+    // Removing it stops it: the row goes and stays gone while others keep updating.
+    browser
+        .client
+        .find(Locator::Css(
+            "[data-symbol=\"INTC\"] button[data-action=\"remove\"]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "INTC removed",
+            "!document.querySelector('[data-symbol=\"INTC\"]')",
+            long,
+        )
+        .await;
+    for _ in 0..3 {
+        browser.wait_for_update("AAPL").await;
+    }
+    assert_eq!(
+        browser.seq("INTC").await,
+        -1.0,
+        "INTC came back after its removal"
+    );
+    assert_eq!(app.sessions.len(), 1, "one page, one connection");
+    // The log endpoint hands out entries since its last call: check the console up to here.
+    let problems = browser.console_problems().await;
+    assert!(
+        problems.is_empty(),
+        "console errors before the restart: {problems:#?}"
+    );
+
+    // Stop the server, start it again on the same port: reconnecting, then live, one connection.
+    let mut restarted = settings.clone();
+    restarted.server.port = app.addr.port();
+    app.stop().await;
+    browser
+        .wait_until(
+            "reconnecting",
+            "document.querySelector('#status')?.dataset.state === 'reconnecting'",
+            long,
+        )
+        .await;
+    let app = TestApp::spawn_with(restarted).await;
+    browser
+        .wait_until(
+            "live again",
+            "document.querySelector('#status')?.dataset.state === 'live'",
+            long,
+        )
+        .await;
+    browser.wait_for_update("AAPL").await;
+    browser.wait_for_update("AAPL").await;
+    assert_eq!(
+        app.sessions.len(),
+        1,
+        "no duplicate connection after reconnecting"
+    );
+    // While the server was down Chromium itself logged the refused connections; only those.
+    for message in browser.console_problems().await {
+        assert!(
+            message.contains("ERR_CONNECTION_REFUSED")
+                || message.contains("WebSocket connection to"),
+            "unexpected console message during the restart: {message}"
+        );
+    }
+    assert_eq!(browser.state().await, "live");
+
+    // The demo: at a 1 s poll interval, polling misses updates and shows older prices.
+    browser.client.goto(&app.url("/demo")).await.unwrap();
+    let metric = |panel: &str, name: &str| {
+        format!(
+            "Number(document.querySelector('#{panel} [data-metric=\"{name}\"]')?.dataset.value ?? NaN)"
+        )
+    };
+    let poll_interval = browser
+        .number("return Number(document.querySelector('#poll-interval').value)")
+        .await;
+    assert_eq!(poll_interval, 1000.0, "default poll interval");
+    browser
+        .wait_until(
+            "demo figures",
+            &format!(
+                "{} >= 5 && {} > 0 && {} > {} && {} > 20",
+                metric("poll-panel", "requests"),
+                metric("poll-panel", "missed"),
+                metric("poll-panel", "staleness-avg"),
+                metric("push-panel", "staleness-avg"),
+                metric("push-panel", "shown"),
+            ),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .number(&format!("return {}", metric("push-panel", "missed")))
+            .await,
+        0.0
+    );
+    browser.screenshot("demo").await;
+
+    // Phone width: no horizontal scrolling.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser
+        .wait_until(
+            "live at phone width",
+            "document.querySelector('#status')?.dataset.state === 'live'",
+            long,
+        )
+        .await;
+    browser.wait_for_update("AAPL").await;
+    let overflow = browser
+        .number(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+    assert!(
+        overflow <= 0.0,
+        "horizontal scroll at phone width: {overflow}px"
+    );
+    browser.screenshot("dashboard-narrow").await;
+
+    // Since the restart, the console is clean.
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "console errors: {problems:#?}");
+
+    browser.client.close().await.unwrap();
+    app.stop().await;
+}
