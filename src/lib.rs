@@ -8,7 +8,8 @@
 //! - [`feed`]: the feed actor that ticks the market and publishes each update once.
 //! - [`symbols`], [`quote`], [`protocol`]: the symbol universe, the `Quote` type and wire
 //!   protocol v1 (see `docs/protocol.md`).
-//! - [`session`]: the per-connection WebSocket actor, with [`heartbeat`] and [`inbound`].
+//! - [`session`]: the per-connection WebSocket actor, with [`heartbeat`], [`inbound`] and
+//!   [`subscription`] (what it sends, and conflation for slow clients).
 //! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
 //! - [`startup`]: `Application`, which binds and runs the server until shutdown.
 //! - [`shutdown`], [`telemetry`]: signals and logging for the binary.
@@ -25,5 +26,6 @@ pub mod session;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;
+pub mod subscription;
 pub mod symbols;
 pub mod telemetry;

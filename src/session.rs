@@ -6,11 +6,15 @@
 //! shutdown) that ends with a reason; then the close handshake and one log line.
 
 use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_ws::{CloseCode, CloseReason, MessageStream};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytestring::ByteString;
+use futures_util::Sink;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -18,11 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::{FeedHandle, Snapshot, Tick, Watcher};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{Inbound, Reassembly, reason};
-use crate::protocol::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, QuotesKind, ServerMessage, quotes_frame,
-};
+use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use crate::settings::WsSettings;
-use crate::symbols::{SymbolId, SymbolSet};
+use crate::subscription::{Outbound, Subscription};
 
 /// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
 pub const CLOSE_IDLE: u16 = 4408;
@@ -63,6 +65,9 @@ struct Counts {
     frames_out: u64,
     quotes_out: u64,
     messages_in: u64,
+    /// Quotes superseded by a newer state before the client could take them.
+    conflated: u64,
+    /// Times the session fell behind the feed's ring altogether.
     resyncs: u64,
 }
 
@@ -70,9 +75,7 @@ struct Session {
     ctx: SessionContext,
     id: String,
     out: actix_ws::Session,
-    subscribed: SymbolSet,
-    /// The highest seq sent per symbol, so a symbol's seq never goes backwards on this connection.
-    last_seq: Vec<u64>,
+    subscription: Subscription,
     counts: Counts,
 }
 
@@ -89,8 +92,7 @@ pub async fn run(
         ctx,
         id: params.id,
         out,
-        subscribed: SymbolSet::empty(n),
-        last_seq: vec![0; n],
+        subscription: Subscription::new(n),
         counts: Counts::default(),
     };
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
@@ -109,6 +111,7 @@ pub async fn run(
         frames_out = c.frames_out,
         quotes_out = c.quotes_out,
         messages_in = c.messages_in,
+        conflated = c.conflated,
         resyncs = c.resyncs,
         "session closed"
     );
@@ -136,11 +139,37 @@ impl Session {
         let mut heartbeat =
             Heartbeat::new(Instant::now(), ws.heartbeat_interval(), ws.idle_timeout());
         let beat = sleep_until(heartbeat.deadline());
+        // Armed while quotes wait for a connection that has no room (see `Subscription`).
+        let stall = sleep_until(Instant::now());
+        let mut stalled = false;
         let cancelled = shutdown.cancelled();
-        tokio::pin!(beat, cancelled);
+        tokio::pin!(beat, stall, cancelled);
         loop {
+            if self.subscription.has_pending() != stalled {
+                stalled = !stalled;
+                stall
+                    .as_mut()
+                    .reset(Instant::now() + ws.slow_client_timeout());
+            }
+            // Biased, ticks first: a tick wakes every session, and polling only the branch that
+            // is ready keeps that wake cheap. Nothing starves: the ring holds a bounded number of
+            // ticks, after which `recv` is pending until the next one.
             tokio::select! {
-                () = &mut cancelled => return Err(away()),
+                biased;
+                tick = ticks.recv() => match tick {
+                    Ok(tick) => self.on_tick(&tick)?,
+                    Err(RecvError::Lagged(missed)) => {
+                        self.counts.resyncs += 1;
+                        tracing::debug!(session = %self.id, missed, "fell behind the feed");
+                        self.subscription.defer_all();
+                    }
+                    Err(RecvError::Closed) => return Err(away()),
+                },
+                room = poll_fn(|cx| Pin::new(&mut self.out).poll_ready(cx)),
+                    if stalled => {
+                    room.map_err(|_| End::Gone)?;
+                    self.flush_pending()?;
+                }
                 item = frames.recv() => {
                     let item = item.ok_or(End::Gone)?;
                     heartbeat.seen(Instant::now());
@@ -148,11 +177,6 @@ impl Session {
                         self.on_inbound(inbound).await?;
                     }
                 }
-                tick = ticks.recv() => match tick {
-                    Ok(tick) => self.on_tick(&tick).await?,
-                    Err(RecvError::Lagged(_)) => self.resync().await?,
-                    Err(RecvError::Closed) => return Err(away()),
-                },
                 () = &mut beat => {
                     match heartbeat.on_deadline(Instant::now()) {
                         Beat::Ping => self.deliver(Outgoing::Ping).await?,
@@ -163,6 +187,8 @@ impl Session {
                     }
                     beat.as_mut().reset(heartbeat.deadline());
                 }
+                () = &mut stall, if stalled => return Err(End::Slow),
+                () = &mut cancelled => return Err(away()),
             }
         }
     }
@@ -199,16 +225,15 @@ impl Session {
     async fn subscribe(&mut self, names: &[String], snapshot: &Snapshot) -> Result<(), End> {
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown).await?;
-        let added: Vec<SymbolId> = resolved
+        let new = resolved
             .ids
-            .into_iter()
-            .filter(|&id| !self.subscribed.contains(id))
-            .collect();
+            .iter()
+            .filter(|&&id| !self.subscription.contains(id))
+            .count();
         let max = self.ctx.ws.max_subscriptions;
-        if self.subscribed.len() + added.len() > max {
+        if self.subscription.len() + new > max {
             let message = format!(
-                "subscribing to {} more symbols would exceed the limit of {max}; nothing was changed",
-                added.len()
+                "subscribing to {new} more symbols would exceed the limit of {max}; nothing was changed"
             );
             return self
                 .send(&ServerMessage::error(
@@ -217,30 +242,21 @@ impl Session {
                 ))
                 .await;
         }
-        for &id in &added {
-            self.subscribed.insert(id);
-        }
+        let snapshot_frame = self.subscription.add(&resolved.ids, snapshot);
         self.send_subscribed().await?;
-        if added.is_empty() {
-            return Ok(());
+        match snapshot_frame {
+            Some(out) => {
+                self.counts.quotes_out += out.quotes as u64;
+                self.deliver(Outgoing::Text(out.frame)).await
+            }
+            None => Ok(()),
         }
-        for &id in &added {
-            self.last_seq[id] = self.last_seq[id].max(snapshot.quotes[id].seq);
-        }
-        let frame = quotes_frame(
-            QuotesKind::Snapshot,
-            added.iter().map(|&id| &*snapshot.quotes[id].json),
-        );
-        self.counts.quotes_out += added.len() as u64;
-        self.deliver(Outgoing::Text(frame)).await
     }
 
     async fn unsubscribe(&mut self, names: &[String]) -> Result<(), End> {
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown).await?;
-        for id in resolved.ids {
-            self.subscribed.remove(id);
-        }
+        self.subscription.remove(&resolved.ids);
         self.send_subscribed().await
     }
 
@@ -257,58 +273,51 @@ impl Session {
         .await
     }
 
-    /// Sends this client its part of a tick: the shared frame when it wants all of it, else a
-    /// frame joined from the quotes it wants. Quotes it already has (seq not above the last sent,
-    /// e.g. covered by a snapshot) are skipped.
-    async fn on_tick(&mut self, tick: &Tick) -> Result<(), End> {
-        if self.subscribed.is_empty() {
+    /// Sends this client its part of a tick if the connection has room; otherwise (or while
+    /// earlier quotes still wait) only marks the tick's symbols pending. Never waits.
+    fn on_tick(&mut self, tick: &Tick) -> Result<(), End> {
+        if self.subscription.wanted(tick) == 0 {
             return Ok(());
         }
-        let wanted = |u: &&crate::feed::Update| {
-            self.subscribed.contains(u.symbol) && u.seq > self.last_seq[u.symbol]
-        };
-        let count = tick.updates.iter().filter(wanted).count();
-        let frame = if count == tick.updates.len() {
-            tick.frame.clone()
-        } else if count > 0 {
-            quotes_frame(
-                QuotesKind::Quotes,
-                tick.updates.iter().filter(wanted).map(|u| &*u.json),
-            )
-        } else {
-            return Ok(());
-        };
-        for u in &tick.updates {
-            if self.subscribed.contains(u.symbol) {
-                self.last_seq[u.symbol] = self.last_seq[u.symbol].max(u.seq);
+        if !self.subscription.has_pending() && self.has_room()? {
+            if let Some(out) = self.subscription.take_tick(tick) {
+                self.start_send(out)?;
             }
+        } else {
+            self.counts.conflated += self.subscription.defer_tick(tick) as u64;
         }
-        self.counts.quotes_out += count as u64;
-        self.deliver(Outgoing::Text(frame)).await
+        Ok(())
     }
 
-    /// After falling behind the feed's ring: send the latest state of every subscribed symbol
-    /// that changed since it was last sent (conflation; the seq gap tells the client).
-    async fn resync(&mut self) -> Result<(), End> {
-        self.counts.resyncs += 1;
+    /// The connection has room again: send the latest state of everything pending.
+    fn flush_pending(&mut self) -> Result<(), End> {
         let latest = self.ctx.feed.latest();
-        let changed: Vec<SymbolId> = self
-            .subscribed
-            .iter()
-            .filter(|&id| latest.quotes[id].seq > self.last_seq[id])
-            .collect();
-        if changed.is_empty() {
-            return Ok(());
+        if let Some(out) = self.subscription.take_pending(&latest) {
+            // Each pending symbol was counted once per deferred tick; one of those is now sent.
+            self.counts.conflated = self.counts.conflated.saturating_sub(out.quotes as u64);
+            self.start_send(out)?;
         }
-        for &id in &changed {
-            self.last_seq[id] = latest.quotes[id].seq;
+        Ok(())
+    }
+
+    /// Whether the connection's outgoing queue takes a frame now; reserves the slot if so.
+    fn has_room(&mut self) -> Result<bool, End> {
+        let waker = std::task::Waker::noop();
+        match Pin::new(&mut self.out).poll_ready(&mut Context::from_waker(waker)) {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(_)) => Err(End::Gone),
+            Poll::Pending => Ok(false),
         }
-        self.counts.quotes_out += changed.len() as u64;
-        let frame = quotes_frame(
-            QuotesKind::Quotes,
-            changed.iter().map(|&id| &*latest.quotes[id].json),
-        );
-        self.deliver(Outgoing::Text(frame)).await
+    }
+
+    /// Queues a quotes frame into a slot reserved by `has_room` or a ready `poll_ready`.
+    fn start_send(&mut self, out: Outbound) -> Result<(), End> {
+        Pin::new(&mut self.out)
+            .start_send(Message::Text(out.frame))
+            .map_err(|_| End::Gone)?;
+        self.counts.frames_out += 1;
+        self.counts.quotes_out += out.quotes as u64;
+        Ok(())
     }
 
     async fn send_welcome(&mut self) -> Result<(), End> {
@@ -325,8 +334,8 @@ impl Session {
     async fn send_subscribed(&mut self) -> Result<(), End> {
         let universe = Arc::clone(self.ctx.feed.universe());
         let symbols = self
-            .subscribed
-            .iter()
+            .subscription
+            .symbols()
             .map(|id| universe.name(id).to_owned())
             .collect();
         self.send(&ServerMessage::Subscribed { symbols }).await
@@ -336,8 +345,9 @@ impl Session {
         self.deliver(Outgoing::Text(message.to_frame())).await
     }
 
-    /// Queues one frame for the client. The common case, room in the connection's queue, costs
-    /// no timer; a client that stops reading is dropped after `ws.slow_client_timeout_ms`.
+    /// Queues one frame for the client. The common case, room in the connection's queue, is
+    /// one poll and no timer; a client that stops reading is dropped after
+    /// `ws.slow_client_timeout_ms`, and shutdown interrupts the wait.
     async fn deliver(&mut self, outgoing: Outgoing) -> Result<(), End> {
         let is_text = matches!(outgoing, Outgoing::Text(_));
         let out = &mut self.out;
@@ -348,16 +358,20 @@ impl Session {
                 Outgoing::Pong(payload) => out.pong(&payload).await,
             }
         };
-        let result = tokio::select! {
-            biased;
-            sent = send => sent.map_err(|_| End::Gone),
-            () = sleep(self.ctx.ws.slow_client_timeout()) => Err(End::Slow),
-            () = self.ctx.shutdown.cancelled() => Err(away()),
+        tokio::pin!(send);
+        let first_try = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+        let sent = match first_try {
+            Poll::Ready(sent) => sent.map_err(|_| End::Gone),
+            Poll::Pending => tokio::select! {
+                sent = send => sent.map_err(|_| End::Gone),
+                () = sleep(self.ctx.ws.slow_client_timeout()) => Err(End::Slow),
+                () = self.ctx.shutdown.cancelled() => Err(away()),
+            },
         };
-        if result.is_ok() && is_text {
+        if sent.is_ok() && is_text {
             self.counts.frames_out += 1;
         }
-        result
+        sent
     }
 
     /// Completes the close handshake for `end`; returns the close code sent, if any.

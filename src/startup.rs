@@ -41,6 +41,16 @@ pub fn raise_open_file_limit() {
     }
 }
 
+/// Quotes are small frames that must leave at once: Nagle's algorithm would hold them back
+/// waiting for the previous segment's ACK (tens of milliseconds with delayed ACKs).
+fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(error = %e, "cannot disable Nagle's algorithm");
+    }
+}
+
 impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
@@ -65,6 +75,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(routes::configure)
         })
+        .on_connect(disable_nagle)
         .workers(workers)
         .backlog(4096)
         .disable_signals()

@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -14,61 +11,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 const CLIENTS: usize = 2000;
 
-/// The server process; killed and reaped if the test fails before it exits by itself.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `ticker` on a free port with JSON logs; returns the process and its bound address.
-fn start_server() -> (ServerProcess, SocketAddr) {
-    let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
-        .env("TICKER__SERVER__PORT", "0")
-        .env("TICKER__LOG__FORMAT", "json")
-        .env("TICKER__LOG__LEVEL", "info")
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut server = ServerProcess(child);
-    let stderr = server.0.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::channel();
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + support::PATIENCE;
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the server logs its address in time");
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "listening" {
-            let addr = event["addr"]
-                .as_str()
-                .expect("addr is logged")
-                .parse()
-                .unwrap();
-            return (server, addr);
-        }
-    }
-}
-
 /// SIGTERM with 2,000 open sessions: every client gets Close 1001 and the process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_every_session_and_exits_zero() {
     // 2,000 client sockets here, 2,000 in the server: more than the common soft limit of 1,024.
     rlimit::increase_nofile_limit(u64::MAX).expect("the open file limit can be raised");
-    let (mut server, addr) = start_server();
+    let (mut server, addr) = support::start_server(&[]);
     let url = format!("ws://{addr}/ws?symbols=AAPL");
     let mut clients = Vec::with_capacity(CLIENTS);
     for batch in 0..CLIENTS / 100 {

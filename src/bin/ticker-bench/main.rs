@@ -1,9 +1,14 @@
 //! `ticker-bench`: load and comparison tool for a running `ticker` server (loopback only).
 //!
+//! - `push`: N WebSocket clients (some optionally slow); delivery, latency, server CPU and memory.
 //! - `compare`: one WebSocket client against one HTTP poller on the same symbols.
 
 mod compare;
 mod counting;
+mod histogram;
+mod process;
+mod push;
+mod scan;
 mod stats;
 
 use std::process::ExitCode;
@@ -19,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// N WebSocket clients: throughput, latency, seq gaps, server CPU and RSS.
+    Push(push::PushArgs),
     /// Push versus polling on the same symbols: shown, missed, staleness, requests, bytes.
     Compare(compare::CompareArgs),
 }
@@ -46,6 +53,7 @@ pub enum BenchError {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Push(args) => push::run(args).await,
         Command::Compare(args) => compare::run(args).await,
     };
     match result {

@@ -1,0 +1,47 @@
+//! CPU time and resident memory of another process, from `/proc` (Linux).
+
+use std::fs;
+
+/// Kernel clock ticks per second for `/proc/PID/stat` times (`getconf CLK_TCK`; 100 on Linux).
+const CLOCK_TICKS_PER_SEC: u64 = 100;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User plus system CPU time, in microseconds.
+    pub cpu_us: u64,
+    /// Resident set size, in bytes.
+    pub rss_bytes: u64,
+}
+
+/// Reads the process's CPU time and RSS; `None` if it cannot be read.
+pub fn usage(pid: u32) -> Option<Usage> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Usage {
+        cpu_us: ticks * 1_000_000 / CLOCK_TICKS_PER_SEC,
+        rss_bytes: rss_kib * 1024,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Reading our own process gives a plausible RSS and CPU time.
+    #[test]
+    fn reads_own_process() {
+        let usage = super::usage(std::process::id()).expect("readable on Linux");
+        assert!(usage.rss_bytes > 1 << 20);
+        let _ = usage.cpu_us;
+    }
+}
