@@ -109,7 +109,18 @@ struct Browser {
     client: Client,
     driver: Driver,
     shots: PathBuf,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    /// chromedriver's children outlive it when a failing test skips `close`: end every process
+    /// started with this test's own profile directory.
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profile.path())
+            .status();
+    }
 }
 
 impl Browser {
@@ -143,7 +154,7 @@ impl Browser {
             client,
             driver,
             shots,
-            _profile: profile,
+            profile,
         }
     }
 
@@ -424,6 +435,6 @@ async fn dashboard_and_demo_in_headless_chromium() {
     let problems = browser.console_problems().await;
     assert!(problems.is_empty(), "console errors: {problems:#?}");
 
-    browser.client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
     app.stop().await;
 }

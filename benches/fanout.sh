@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Workload W of docs/benchmarks.md against ticker and then the minimal fan-out baseline, on the
+# same machine in one run, with the same load generator.
+#
+#   benches/fanout.sh CLIENTS [SECONDS] [more ticker-bench push options, e.g. --slow-share 0.1]
+#
+# Loopback only; each run stops by itself. Output: one report per server (add --json for JSON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:?usage: benches/fanout.sh CLIENTS [SECONDS] [options]}
+secs=${2:-30}
+shift $(( $# >= 2 ? 2 : 1 ))
+cargo build --release --quiet --bins --example fanout_baseline
+ulimit -n "$(ulimit -Hn)"
+export TICKER_ENV=bench
+
+run() {
+  local label=$1; shift
+  "$@" > "/tmp/fanout-$label.log" 2>&1 &
+  local pid=$!
+  sleep 1
+  ./target/release/ticker-bench push --addr 127.0.0.1:8081 --clients "$clients" \
+    --duration-secs "$secs" --server-pid "$pid" --label "$label" "${extra[@]}" 2>/dev/null
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+
+extra=("$@")
+TICKER__SERVER__PORT=8081 run ticker ./target/release/ticker
+run baseline ./target/release/examples/fanout_baseline 127.0.0.1:8081

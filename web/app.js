@@ -1,0 +1,205 @@
+// The dashboard: wires the live connection to the board, the chart of the selected symbol,
+// the symbol picker and the header figures.
+
+import { Connection, socketUrl } from "./lib/connection.js";
+import { direction, percent, price } from "./lib/format.js";
+import { PriceChart } from "./lib/price-chart.js";
+import { PriceHistory } from "./lib/price-history.js";
+import { QuoteTable } from "./lib/quote-table.js";
+import { RollingWindow } from "./lib/stats.js";
+import { showConnectionState, showMessageAge, showThroughput } from "./lib/status-bar.js";
+import { loadSymbols, saveSymbols } from "./lib/symbol-store.js";
+
+const CHART_SPAN_MS = 5 * 60_000;
+const RATE_SPAN_MS = 5_000;
+const LATENCY_SPAN_MS = 60_000;
+const REFRESH_MS = 250;
+const NOTICE_MS = 4_000;
+
+const $ = (selector) => document.querySelector(selector);
+const rootStyle = getComputedStyle(document.documentElement);
+const cssColor = (name) => rootStyle.getPropertyValue(name).trim();
+
+let symbols = loadSymbols();
+let selected = null;
+/** Every symbol the server knows, from `welcome`. */
+let known = [];
+let names = new Map();
+const latest = new Map();
+/** Per symbol, the newest quote not painted yet; `live` is false for snapshots. */
+const pending = new Map();
+let frame = 0;
+let noticeTimer = 0;
+
+const history = new PriceHistory(CHART_SPAN_MS);
+const rate = new RollingWindow(RATE_SPAN_MS);
+const latency = new RollingWindow(LATENCY_SPAN_MS);
+
+const table = new QuoteTable(
+  $("#quotes tbody"),
+  $("#quote-row"),
+  { up: cssColor("--up"), down: cssColor("--down") },
+  { onSelect: select, onRemove: removeSymbol },
+);
+const chart = new PriceChart($("#chart"), {
+  line: cssColor("--accent"),
+  fill: cssColor("--accent-fill"),
+  axis: cssColor("--muted"),
+  grid: cssColor("--grid"),
+});
+const connection = new Connection({
+  url: socketUrl(),
+  onMessage: handle,
+  onState: showConnectionState,
+});
+
+function handle(message) {
+  switch (message.type) {
+    case "welcome":
+      welcomed(message);
+      break;
+    case "snapshot":
+      receive(message.quotes, false);
+      break;
+    case "quotes":
+      rate.add(message.quotes.length);
+      receive(message.quotes, true);
+      break;
+    case "error":
+      refused(message);
+      break;
+  }
+}
+
+/** A new session starts with no subscription: subscribe to what the page remembers. */
+function welcomed(welcome) {
+  known = welcome.symbols;
+  const stillKnown = symbols.filter((s) => known.includes(s));
+  if (stillKnown.length !== symbols.length) setSymbols(stillKnown);
+  if (symbols.length) connection.send({ op: "subscribe", symbols });
+  fillPicker();
+  if (!names.size) loadNames();
+}
+
+function refused(error) {
+  // unknown_symbol lists the offenders; forget them so they are not asked for again.
+  if (error.symbols) setSymbols(symbols.filter((s) => !error.symbols.includes(s)));
+  notify(error.message);
+}
+
+function receive(quotes, live) {
+  for (const quote of quotes) {
+    // Updates of a removed symbol can still arrive until the server acknowledges the removal.
+    if (!symbols.includes(quote.symbol)) continue;
+    history.add(quote);
+    latest.set(quote.symbol, quote);
+    pending.set(quote.symbol, { quote, live });
+  }
+  // Paint once per frame: a burst of frames costs one repaint and the newest state wins.
+  if (!frame) frame = requestAnimationFrame(paint);
+}
+
+function paint() {
+  frame = 0;
+  const liveTicks = [];
+  for (const { quote, live } of pending.values()) {
+    if (!table.paint(quote, history.get(quote.symbol))) continue;
+    if (quote.symbol === selected) showSelected();
+    if (live) liveTicks.push(quote.ts);
+  }
+  pending.clear();
+  const now = Date.now();
+  for (const ts of liveTicks) latency.add(now - ts, now);
+}
+
+function showSelected() {
+  const quote = latest.get(selected);
+  $("#chart-symbol").textContent = selected ?? "—";
+  $("#chart-name").textContent = names.get(selected) ?? "";
+  $("#chart-price").textContent = quote ? price(quote.price) : "";
+  $("#chart-change").textContent = quote ? percent(quote.change_pct) : "";
+  $("#chart-change").dataset.dir = quote ? direction(quote.change) : "flat";
+  chart.show(history.get(selected));
+}
+
+function select(symbol) {
+  selected = symbol;
+  table.select(symbol);
+  showSelected();
+}
+
+function setSymbols(list) {
+  symbols = list;
+  saveSymbols(list);
+  table.setSymbols(list);
+  $("#empty-board").hidden = list.length > 0;
+  if (!list.includes(selected)) select(list[0] ?? null);
+}
+
+function addSymbol(typed) {
+  const symbol = typed.trim().toUpperCase();
+  if (!symbol) return;
+  if (known.length && !known.includes(symbol)) {
+    notify(`unknown symbol: ${symbol}`);
+    return;
+  }
+  if (!symbols.includes(symbol)) {
+    setSymbols([...symbols, symbol]);
+    // While disconnected the next welcome subscribes to it.
+    connection.send({ op: "subscribe", symbols: [symbol] });
+  }
+  select(symbol);
+}
+
+function removeSymbol(symbol) {
+  setSymbols(symbols.filter((s) => s !== symbol));
+  connection.send({ op: "unsubscribe", symbols: [symbol] });
+  history.delete(symbol);
+  latest.delete(symbol);
+  pending.delete(symbol);
+}
+
+async function loadNames() {
+  try {
+    const response = await fetch("/api/symbols");
+    if (!response.ok) return;
+    names = new Map((await response.json()).map((s) => [s.symbol, s.name]));
+  } catch {
+    // Server unreachable: the next welcome tries again.
+    return;
+  }
+  table.setNames(names);
+  fillPicker();
+  showSelected();
+}
+
+function fillPicker() {
+  const options = known.map((symbol) => {
+    const option = document.createElement("option");
+    option.value = symbol;
+    option.label = names.get(symbol) ?? symbol;
+    return option;
+  });
+  $("#known-symbols").replaceChildren(...options);
+}
+
+function notify(text) {
+  clearTimeout(noticeTimer);
+  $("#notice").textContent = text;
+  noticeTimer = setTimeout(() => ($("#notice").textContent = ""), NOTICE_MS);
+}
+
+$("#picker").addEventListener("submit", (event) => {
+  event.preventDefault();
+  addSymbol($("#symbol-input").value);
+  $("#symbol-input").value = "";
+});
+
+setInterval(() => {
+  const now = Date.now();
+  showMessageAge(connection.lastMessageAt, now);
+  showThroughput(rate.ratePerSecond(now), latency.values(now));
+}, REFRESH_MS);
+
+setSymbols(symbols);
+connection.start();

@@ -1,0 +1,87 @@
+// Push versus polling on the same symbols, side by side. The push panel is fed by one WebSocket,
+// the polling panel by GET /api/quotes every N ms. The WebSocket also records when every update
+// happened, so the polling panel's staleness counts from the first update it failed to show.
+
+import { Connection, socketUrl } from "./lib/connection.js";
+import { DemoPanel } from "./lib/demo-panel.js";
+import { connectionLabel } from "./lib/format.js";
+import { Poller } from "./lib/poller.js";
+import { SeqHistory } from "./lib/seq-history.js";
+import { DEFAULT_SYMBOLS } from "./lib/symbol-store.js";
+import { drainTransferredBytes, frameBytes } from "./lib/traffic.js";
+
+const QUOTES_PATH = "/api/quotes";
+// Longer than the longest poll interval, so a skipped update is still known when it is looked up.
+const HISTORY_MS = 120_000;
+const REFRESH_MS = 250;
+
+const $ = (selector) => document.querySelector(selector);
+
+/** `?symbols=A,B` picks other symbols; the dashboard's defaults otherwise. */
+function chosenSymbols() {
+  const listed = new URLSearchParams(location.search).get("symbols") ?? "";
+  const symbols = listed.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
+  return symbols.length ? symbols : DEFAULT_SYMBOLS;
+}
+
+const symbols = chosenSymbols();
+const history = new SeqHistory(HISTORY_MS);
+const rowTemplate = $("#demo-row");
+
+const push = new DemoPanel($("#push-panel"), symbols, rowTemplate, (quote) => quote.ts);
+const poll = new DemoPanel($("#poll-panel"), symbols, rowTemplate, (quote, shownSeq) => {
+  // The first poll has nothing to compare with; later ones look up the first skipped update.
+  const skipped = shownSeq === undefined ? undefined : history.ts(quote.symbol, shownSeq + 1);
+  return skipped ?? quote.ts;
+});
+
+const connection = new Connection({
+  url: socketUrl(),
+  onState: (state, attempt) => push.setNote(connectionLabel(state, attempt)),
+  onFrame: (direction, text) => (push.bytes += frameBytes(direction, text)),
+  onMessage: (message) => {
+    if (message.type === "welcome") {
+      push.requests += 1; // the upgrade request
+      connection.send({ op: "subscribe", symbols });
+    } else if (message.type === "quotes" || message.type === "snapshot") {
+      for (const quote of message.quotes) {
+        history.record(quote);
+        push.show(quote);
+      }
+    }
+  },
+});
+
+const intervalInput = $("#poll-interval");
+let periodMs = intervalInput.valueAsNumber;
+const pollNote = () => `every ${periodMs} ms`;
+const poller = new Poller({
+  url: `${QUOTES_PATH}?symbols=${symbols.map(encodeURIComponent).join(",")}`,
+  periodMs,
+  onRequest: () => (poll.requests += 1),
+  onQuotes: (quotes) => {
+    for (const quote of quotes) poll.show(quote);
+    poll.setNote(pollNote());
+  },
+  onFailure: (reason) => poll.setNote(`request failed: ${reason}`),
+});
+
+intervalInput.addEventListener("input", () => {
+  const ms = intervalInput.valueAsNumber;
+  // The input's own min and max bound the interval; anything else typed is ignored.
+  if (ms >= Number(intervalInput.min) && ms <= Number(intervalInput.max)) {
+    periodMs = ms;
+    poller.setPeriod(ms);
+    poll.setNote(pollNote());
+  }
+});
+
+setInterval(() => {
+  const now = Date.now();
+  poll.bytes += drainTransferredBytes(QUOTES_PATH);
+  push.render(now, history);
+  poll.render(now, history);
+}, REFRESH_MS);
+
+connection.start();
+poller.start();

@@ -1,0 +1,160 @@
+// One live WebSocket to the ticker server, kept alive across failures: reconnects with
+// exponential backoff and full jitter, detects a silent connection with application pings,
+// and waits for the browser to come back online. There is never more than one socket.
+
+const PROTOCOL = "ticker.v1";
+const BACKOFF = { baseMs: 500, factor: 2, capMs: 5000 };
+// Used until `welcome` says otherwise, so a handshake that hangs is also given up on.
+const DEFAULT_HEARTBEAT_MS = 5000;
+// No message of any kind for this many heartbeat intervals means the connection is dead.
+const SILENCE_LIMIT = 3;
+
+/** The server's WebSocket URL; the page names the path in `<meta name="ticker-socket">`. */
+export function socketUrl() {
+  const path = document.querySelector('meta[name="ticker-socket"]').content;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}
+
+/** Full jitter: a random wait below the capped exponential delay of `attempt` (from 1). */
+export function backoffDelay(attempt) {
+  const ceiling = Math.min(BACKOFF.capMs, BACKOFF.baseMs * BACKOFF.factor ** (attempt - 1));
+  return Math.random() * ceiling;
+}
+
+export class Connection {
+  /** Date.now() of the last message received, 0 before the first. */
+  lastMessageAt = 0;
+  state = "connecting";
+  attempt = 0;
+
+  #url;
+  #onMessage;
+  #onState;
+  #onFrame;
+  #ws = null;
+  #openedAt = 0;
+  #heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  #pingId = 0;
+  #reconnectTimer = 0;
+  #pingTimer = 0;
+  #watchdogTimer = 0;
+
+  /**
+   * @param {object} options
+   * @param {string} options.url
+   * @param {(message: object) => void} options.onMessage every parsed server message
+   * @param {(state: string, attempt: number) => void} options.onState
+   * @param {(direction: "in" | "out", text: string) => void} [options.onFrame] raw text frames
+   */
+  constructor({ url, onMessage, onState, onFrame = () => {} }) {
+    this.#url = url;
+    this.#onMessage = onMessage;
+    this.#onState = onState;
+    this.#onFrame = onFrame;
+  }
+
+  start() {
+    addEventListener("offline", () => this.#goOffline());
+    addEventListener("online", () => {
+      if (this.state === "offline") this.#open();
+    });
+    // A page left for another may sit in the back/forward cache with its socket still open:
+    // release the server's session on leaving, and connect again if the page is brought back.
+    addEventListener("pagehide", () => this.#discardSocket());
+    addEventListener("pageshow", (event) => {
+      if (event.persisted) this.#open();
+    });
+    if (navigator.onLine) this.#open();
+    else this.#goOffline();
+  }
+
+  /** Sends `message` as JSON if the server has welcomed us; returns whether it was sent. */
+  send(message) {
+    // The socket may already be closing while its `close` event is still on its way.
+    if (this.state !== "live" || this.#ws.readyState !== WebSocket.OPEN) return false;
+    const text = JSON.stringify(message);
+    this.#ws.send(text);
+    this.#onFrame("out", text);
+    return true;
+  }
+
+  #open() {
+    this.#discardSocket();
+    this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.#url, PROTOCOL);
+    // `error` is always followed by `close`, so `close` alone drives reconnection.
+    ws.onmessage = (event) => this.#receive(event.data);
+    ws.onclose = () => this.#reconnect();
+    this.#ws = ws;
+    this.#openedAt = Date.now();
+    this.#armWatchdog();
+  }
+
+  #receive(text) {
+    this.lastMessageAt = Date.now();
+    this.#onFrame("in", text);
+    const message = JSON.parse(text);
+    if (message.type === "welcome") this.#welcomed(message);
+    this.#onMessage(message);
+  }
+
+  #welcomed(welcome) {
+    this.#heartbeatMs = welcome.heartbeat_interval_ms;
+    this.attempt = 0;
+    this.#setState("live");
+    this.#armWatchdog();
+    // Browsers hide WebSocket Ping frames from scripts; an answered ping proves the path works.
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = setInterval(
+      () => this.send({ op: "ping", id: ++this.#pingId }),
+      this.#heartbeatMs,
+    );
+  }
+
+  /** Re-arms itself until nothing has arrived for SILENCE_LIMIT heartbeats, then reconnects. */
+  #armWatchdog() {
+    clearTimeout(this.#watchdogTimer);
+    const lastSign = Math.max(this.lastMessageAt, this.#openedAt);
+    const left = lastSign + SILENCE_LIMIT * this.#heartbeatMs - Date.now();
+    if (left <= 0) {
+      this.#reconnect();
+      return;
+    }
+    this.#watchdogTimer = setTimeout(() => this.#armWatchdog(), left);
+  }
+
+  #reconnect() {
+    this.#discardSocket();
+    if (!navigator.onLine) {
+      this.#goOffline();
+      return;
+    }
+    this.attempt += 1;
+    this.#setState("reconnecting");
+    this.#reconnectTimer = setTimeout(() => this.#open(), backoffDelay(this.attempt));
+  }
+
+  #goOffline() {
+    this.#discardSocket();
+    this.#setState("offline");
+  }
+
+  /** Detaches and closes the current socket and clears every timer tied to it. */
+  #discardSocket() {
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#watchdogTimer);
+    clearInterval(this.#pingTimer);
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
+  }
+
+  #setState(state) {
+    this.state = state;
+    this.#onState(state, this.attempt);
+  }
+}

@@ -1,0 +1,35 @@
+// Display formats, fixed to one locale so prices always read like 228.50.
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export const price = (n) => n.toFixed(2);
+
+export const signed = (n) => (n > 0 ? "+" : "") + n.toFixed(2);
+
+export const percent = (n) => `${signed(n)}%`;
+
+/** "up", "down" or "flat": the stylesheet colours by it. */
+export const direction = (change) => (change > 0 ? "up" : change < 0 ? "down" : "flat");
+
+export const count = (n) => integer.format(n);
+
+export const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+export const millis = (ms) => `${integer.format(ms)} ms`;
+
+export function bytes(n) {
+  if (n < 1000) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${(n / 1e6).toFixed(2)} MB`;
+}
+
+/** The connection state as shown to people, e.g. "reconnecting (attempt 3)". */
+export const connectionLabel = (state, attempt) =>
+  state === "reconnecting" ? `reconnecting (attempt ${attempt})` : state;
+
+/** Shows a figure: `text` for people, the raw number in `data-value`; "—" while there is none. */
+export function showFigure(element, value, text) {
+  const known = Number.isFinite(value);
+  element.dataset.value = known ? String(value) : "";
+  element.textContent = known ? text(value) : "—";
+}
