@@ -179,7 +179,7 @@ impl Session {
                 }
                 () = &mut beat => {
                     match heartbeat.on_deadline(Instant::now()) {
-                        Beat::Ping => self.deliver(Outgoing::Ping).await?,
+                        Beat::Ping => self.try_ping()?,
                         Beat::Expired => {
                             return Err(End::Close(reason(CloseCode::Other(CLOSE_IDLE), "idle timeout")));
                         }
@@ -310,6 +310,17 @@ impl Session {
         }
     }
 
+    /// Pings if the queue has room. A full queue means the client is behind on reading, and
+    /// liveness is judged by what arrives from it, so a skipped ping costs nothing.
+    fn try_ping(&mut self) -> Result<(), End> {
+        if self.has_room()? {
+            Pin::new(&mut self.out)
+                .start_send(Message::Ping(actix_web::web::Bytes::new()))
+                .map_err(|_| End::Gone)?;
+        }
+        Ok(())
+    }
+
     /// Queues a quotes frame into a slot reserved by `has_room` or a ready `poll_ready`.
     fn start_send(&mut self, out: Outbound) -> Result<(), End> {
         Pin::new(&mut self.out)
@@ -354,7 +365,6 @@ impl Session {
         let send = async move {
             match outgoing {
                 Outgoing::Text(text) => out.text(text).await,
-                Outgoing::Ping => out.ping(b"").await,
                 Outgoing::Pong(payload) => out.pong(&payload).await,
             }
         };
@@ -396,7 +406,6 @@ impl Session {
 
 enum Outgoing {
     Text(ByteString),
-    Ping,
     Pong(actix_web::web::Bytes),
 }
 
