@@ -30,7 +30,8 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The `error` field of the body, also the reason label of rejected upgrades in metrics.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownSymbols(_) => "unknown_symbol",
             Self::NotFound => "not_found",

@@ -11,6 +11,7 @@
 //! - [`session`]: the per-connection WebSocket actor, with [`heartbeat`], [`inbound`] and
 //!   [`subscription`] (what it sends, and conflation for slow clients).
 //! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
+//! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`startup`]: `Application`, which binds and runs the server until shutdown.
 //! - [`shutdown`], [`telemetry`]: signals and logging for the binary.
 
@@ -19,6 +20,7 @@ pub mod feed;
 pub mod heartbeat;
 pub mod inbound;
 pub mod market;
+pub mod metrics;
 pub mod protocol;
 pub mod quote;
 pub mod routes;

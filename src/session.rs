@@ -19,9 +19,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedHandle, Snapshot, Tick, Watcher};
+use crate::feed::{FeedHandle, Snapshot, Tick, Watcher, now_ms};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{Inbound, Reassembly, reason};
+use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use crate::settings::WsSettings;
 use crate::subscription::{Outbound, Subscription};
@@ -37,6 +38,7 @@ pub struct SessionContext {
     pub feed: FeedHandle,
     pub ws: Arc<WsSettings>,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Who this session is talking to and what it asked for when it connected.
@@ -60,23 +62,14 @@ enum End {
     Gone,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    frames_out: u64,
-    quotes_out: u64,
-    messages_in: u64,
-    /// Quotes superseded by a newer state before the client could take them.
-    conflated: u64,
-    /// Times the session fell behind the feed's ring altogether.
-    resyncs: u64,
-}
-
 struct Session {
     ctx: SessionContext,
     id: String,
     out: actix_ws::Session,
     subscription: Subscription,
-    counts: Counts,
+    counts: SessionCounts,
+    /// What of `counts` has been added to the shared metrics.
+    reported: SessionCounts,
 }
 
 /// Runs one WebSocket session to its end. Errors stay inside: they end this session only.
@@ -93,14 +86,27 @@ pub async fn run(
         id: params.id,
         out,
         subscription: Subscription::new(n),
-        counts: Counts::default(),
+        counts: SessionCounts::default(),
+        reported: SessionCounts::default(),
     };
+    let metrics = Arc::clone(&session.ctx.metrics);
+    metrics.connections_opened.inc();
+    metrics.connections_open.inc();
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
     let end = match session.serve(frames, params.initial_symbols).await {
         Ok(never) => match never {},
         Err(end) => end,
     };
     let code = session.finish(&end).await;
+    // What still waited for a slow client is lost with it; count it with the conflated.
+    session.counts.conflated += session.subscription.undelivered(&session.ctx.feed.latest());
+    match end {
+        End::Slow => metrics.slow_client_closes.inc(),
+        End::Close(ref r) if r.code == CloseCode::Other(CLOSE_IDLE) => metrics.idle_closes.inc(),
+        _ => 0,
+    };
+    metrics.record(&session.counts, &mut session.reported);
+    metrics.closed(end.close_code());
     let c = &session.counts;
     tracing::info!(
         session = %session.id,
@@ -178,6 +184,7 @@ impl Session {
                     }
                 }
                 () = &mut beat => {
+                    self.ctx.metrics.record(&self.counts, &mut self.reported);
                     match heartbeat.on_deadline(Instant::now()) {
                         Beat::Ping => self.try_ping()?,
                         Beat::Expired => {
@@ -197,6 +204,7 @@ impl Session {
         match inbound {
             Inbound::Text(text) => {
                 self.counts.messages_in += 1;
+                self.counts.bytes_in += text.len() as u64;
                 self.on_request(&text).await
             }
             Inbound::Ping(payload) => self.deliver(Outgoing::Pong(payload)).await,
@@ -282,9 +290,14 @@ impl Session {
         if !self.subscription.has_pending() && self.has_room()? {
             if let Some(out) = self.subscription.take_tick(tick) {
                 self.start_send(out)?;
+                let age_ms = now_ms().saturating_sub(tick.ts);
+                self.ctx
+                    .metrics
+                    .tick_to_send
+                    .observe(age_ms as f64 / 1000.0);
             }
         } else {
-            self.counts.conflated += self.subscription.defer_tick(tick) as u64;
+            self.subscription.defer_tick(tick);
         }
         Ok(())
     }
@@ -293,8 +306,7 @@ impl Session {
     fn flush_pending(&mut self) -> Result<(), End> {
         let latest = self.ctx.feed.latest();
         if let Some(out) = self.subscription.take_pending(&latest) {
-            // Each pending symbol was counted once per deferred tick; one of those is now sent.
-            self.counts.conflated = self.counts.conflated.saturating_sub(out.quotes as u64);
+            self.counts.conflated += out.skipped;
             self.start_send(out)?;
         }
         Ok(())
@@ -323,6 +335,7 @@ impl Session {
 
     /// Queues a quotes frame into a slot reserved by `has_room` or a ready `poll_ready`.
     fn start_send(&mut self, out: Outbound) -> Result<(), End> {
+        self.counts.bytes_out += out.frame.len() as u64;
         Pin::new(&mut self.out)
             .start_send(Message::Text(out.frame))
             .map_err(|_| End::Gone)?;
@@ -360,7 +373,10 @@ impl Session {
     /// one poll and no timer; a client that stops reading is dropped after
     /// `ws.slow_client_timeout_ms`, and shutdown interrupts the wait.
     async fn deliver(&mut self, outgoing: Outgoing) -> Result<(), End> {
-        let is_text = matches!(outgoing, Outgoing::Text(_));
+        let text_len = match &outgoing {
+            Outgoing::Text(text) => Some(text.len() as u64),
+            Outgoing::Pong(_) => None,
+        };
         let out = &mut self.out;
         let send = async move {
             match outgoing {
@@ -378,8 +394,9 @@ impl Session {
                 () = self.ctx.shutdown.cancelled() => Err(away()),
             },
         };
-        if sent.is_ok() && is_text {
+        if let (Ok(()), Some(len)) = (&sent, text_len) {
             self.counts.frames_out += 1;
+            self.counts.bytes_out += len;
         }
         sent
     }
@@ -407,6 +424,18 @@ impl Session {
 enum Outgoing {
     Text(ByteString),
     Pong(actix_web::web::Bytes),
+}
+
+impl End {
+    /// The code the server closes with, whether or not the peer takes the Close frame.
+    fn close_code(&self) -> Option<u16> {
+        match self {
+            End::Close(reason) => Some(reason.code.into()),
+            End::Echo(reason) => Some(reason.as_ref().map_or(1005, |r| r.code.into())),
+            End::Slow => Some(CloseCode::Policy.into()),
+            End::Gone => None,
+        }
+    }
 }
 
 fn away() -> End {

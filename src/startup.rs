@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::feed::FeedHandle;
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::session::SessionContext;
 use crate::settings::{ServerSettings, Settings};
@@ -20,6 +21,7 @@ pub struct AppState {
     pub feed: FeedHandle,
     pub session: SessionContext,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
     /// Every live WebSocket session, so shutdown can wait for the last Close.
     pub sessions: TaskTracker,
 }
@@ -56,14 +58,17 @@ impl Application {
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
         let feed = FeedHandle::spawn_simulated(&settings.feed, shutdown.clone());
         let sessions = TaskTracker::new();
+        let metrics = Metrics::new(feed.clone());
         let state = web::Data::new(AppState {
             session: SessionContext {
                 feed: feed.clone(),
                 ws: Arc::new(settings.ws.clone()),
                 shutdown: shutdown.clone(),
+                metrics: Arc::clone(&metrics),
             },
             feed,
             shutdown: shutdown.clone(),
+            metrics,
             sessions: sessions.clone(),
         });
         let workers = match settings.server.workers {

@@ -27,6 +27,8 @@ pub struct Subscription {
 pub struct Outbound {
     pub frame: ByteString,
     pub quotes: usize,
+    /// Updates of these symbols the client will never receive: newer states replaced them.
+    pub skipped: u64,
 }
 
 impl Subscription {
@@ -80,6 +82,7 @@ impl Subscription {
         Some(Outbound {
             frame,
             quotes: added.len(),
+            skipped: 0,
         })
     }
 
@@ -122,7 +125,11 @@ impl Subscription {
                 self.last_seq[u.symbol] = self.last_seq[u.symbol].max(u.seq);
             }
         }
-        Some(Outbound { frame, quotes })
+        Some(Outbound {
+            frame,
+            quotes,
+            skipped: 0,
+        })
     }
 
     /// The connection is full: remember which of `tick`'s symbols changed instead of queueing
@@ -145,6 +152,15 @@ impl Subscription {
         }
     }
 
+    /// Updates of pending symbols the client has not received: what a session that ends now
+    /// leaves undelivered.
+    pub fn undelivered(&self, latest: &Snapshot) -> u64 {
+        self.pending
+            .iter()
+            .map(|id| latest.quotes[id].seq.saturating_sub(self.last_seq[id]))
+            .sum()
+    }
+
     /// The connection drained: one frame with the latest state of every pending symbol that
     /// changed since it was last sent. Clears the pending set.
     pub fn take_pending(&mut self, latest: &Snapshot) -> Option<Outbound> {
@@ -157,7 +173,9 @@ impl Subscription {
         if changed.is_empty() {
             return None;
         }
+        let mut skipped = 0;
         for &id in &changed {
+            skipped += latest.quotes[id].seq - self.last_seq[id] - 1;
             self.last_seq[id] = latest.quotes[id].seq;
         }
         let frame = quotes_frame(
@@ -167,6 +185,7 @@ impl Subscription {
         Some(Outbound {
             frame,
             quotes: changed.len(),
+            skipped,
         })
     }
 }
@@ -250,13 +269,20 @@ mod tests {
             assert_eq!(deferred, 2);
         }
         assert!(sub.has_pending());
+        assert_eq!(sub.undelivered(&snapshot(&[50, 0, 50])), 100);
         let out = sub.take_pending(&snapshot(&[50, 0, 50])).unwrap();
         assert_eq!(out.quotes, 2);
+        assert_eq!(
+            out.skipped,
+            2 * 49,
+            "seqs 1..=49 of both symbols were never sent"
+        );
         assert_eq!(
             &*out.frame,
             r#"{"type":"quotes","quotes":[{"s":0,"seq":50},{"s":2,"seq":50}]}"#
         );
         assert!(!sub.has_pending());
+        assert_eq!(sub.undelivered(&snapshot(&[50, 0, 50])), 0);
         // Afterwards the stream resumes where the latest state left off.
         assert!(sub.take_tick(&tick(50, vec![update(0, 50)])).is_none());
         assert_eq!(

@@ -166,6 +166,16 @@ async fn stuck_client_is_dropped_after_timeout() {
         started.elapsed() >= Duration::from_millis(1000),
         "not before the timeout"
     );
+    assert_eq!(app.metric("ticker_slow_client_closes_total").await, 1.0);
+    assert_eq!(
+        app.metric(r#"ticker_connections_closed_total{code="1008"}"#)
+            .await,
+        1.0
+    );
+    assert!(
+        app.metric("ticker_quotes_conflated_total").await > 0.0,
+        "what the stuck client never got is counted"
+    );
     while stuck.read_frame().await.is_some() {}
     app.stop().await;
 }

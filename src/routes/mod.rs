@@ -1,7 +1,9 @@
-//! HTTP routes: the WebSocket upgrade, the polling API, health checks and the static dashboard.
+//! HTTP routes: the WebSocket upgrade, the polling API, health checks, metrics and the static
+//! dashboard.
 
 mod assets;
 mod health;
+mod metrics;
 mod quotes;
 mod ws;
 
@@ -20,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/symbols", web::get().to(quotes::symbols))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .service(web::scope("/api").default_service(web::to(not_found)))
         .default_service(web::get().to(assets::serve));
 }

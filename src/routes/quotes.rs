@@ -19,6 +19,20 @@ pub async fn all(
     query: web::Query<QuotesQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let response = poll(&req, &query, &state);
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(e) => actix_web::ResponseError::status_code(e),
+    };
+    state.metrics.polled(status.as_u16());
+    response
+}
+
+fn poll(
+    req: &HttpRequest,
+    query: &QuotesQuery,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
     let universe = state.feed.universe();
     let ids: Vec<SymbolId> = match query.symbols.as_deref() {
         None => (0..universe.len()).collect(),
@@ -31,7 +45,7 @@ pub async fn all(
         }
     };
     let snapshot = state.feed.latest();
-    Ok(conditional(&req, snapshot.etag(&ids), || {
+    Ok(conditional(req, snapshot.etag(&ids), || {
         snapshot.poll_body(&ids)
     }))
 }

@@ -22,11 +22,20 @@ pub async fn upgrade(
     query: web::Query<WsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    accept(&req, body, &query, &state).inspect_err(|e| state.metrics.rejected(e.code()))
+}
+
+fn accept(
+    req: &HttpRequest,
+    body: web::Payload,
+    query: &WsQuery,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
-    check_upgrade(&req)?;
-    let (response, out, frames) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
+    check_upgrade(req)?;
+    let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
     let params = SessionParams {

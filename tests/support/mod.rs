@@ -106,6 +106,27 @@ impl TestApp {
         RawClient::connect(self.addr, path).await
     }
 
+    /// The value of one series in `GET /metrics`, e.g. `ticker_connections_closed_total{code="1000"}`;
+    /// 0 when the series has not appeared yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("a text body");
+        metric_value(&text, series)
+    }
+
+    /// Waits until the server holds no WebSocket session.
+    pub async fn until_no_sessions(&self) {
+        let started = Instant::now();
+        while !self.sessions.is_empty() {
+            assert!(started.elapsed() < PATIENCE, "sessions still open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Cancels the shutdown token (as SIGTERM would) and waits for the server to stop.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -115,6 +136,13 @@ impl TestApp {
             .expect("the server task does not panic")
             .expect("the server stops cleanly");
     }
+}
+
+/// The value of `series` in a Prometheus text exposition, 0 when absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a numeric sample"))
 }
 
 /// The server process; killed and reaped if the test fails before it exits by itself.

@@ -1,0 +1,306 @@
+//! What the service counts, exported at `GET /metrics` in the Prometheus (OpenMetrics) text
+//! format.
+//!
+//! Sessions keep their counts in plain integers and add them here in batches (every heartbeat
+//! and at close), so the hot path of a tick touches no shared cache line. The feed's figures
+//! are read from its latest snapshot at scrape time.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::feed::{FeedHandle, now_ms};
+
+/// The OpenMetrics text format's media type, as Prometheus asks for it.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Seconds from a tick to its frame being queued for a client.
+const TICK_TO_SEND_BUCKETS: [f64; 12] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// The close code the server closed with (1005: the client's Close had none), or `none`
+    /// when the connection was lost first.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: u16,
+}
+
+/// One session's traffic since its last report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub frames_out: u64,
+    pub bytes_out: u64,
+    pub quotes_out: u64,
+    pub messages_in: u64,
+    pub bytes_in: u64,
+    /// Quotes the client never received because it could not keep up: replaced by a newer
+    /// state of the symbol, or still pending when the session ended.
+    pub conflated: u64,
+    /// Times the session fell behind the feed's ring altogether.
+    pub resyncs: u64,
+}
+
+impl SessionCounts {
+    fn minus(&self, earlier: &Self) -> Self {
+        Self {
+            frames_out: self.frames_out - earlier.frames_out,
+            bytes_out: self.bytes_out - earlier.bytes_out,
+            quotes_out: self.quotes_out - earlier.quotes_out,
+            messages_in: self.messages_in - earlier.messages_in,
+            bytes_in: self.bytes_in - earlier.bytes_in,
+            conflated: self.conflated - earlier.conflated,
+            resyncs: self.resyncs - earlier.resyncs,
+        }
+    }
+}
+
+/// Every metric the service exports. Shared as `Arc<Metrics>`; every field is a cheap handle.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: Gauge,
+    pub connections_opened: Counter,
+    pub connections_closed: Family<CloseLabels, Counter>,
+    pub slow_client_closes: Counter,
+    pub idle_closes: Counter,
+    pub upgrades_rejected: Family<ReasonLabels, Counter>,
+    frames_sent: Counter,
+    bytes_sent: Counter,
+    quotes_delivered: Counter,
+    quotes_conflated: Counter,
+    resyncs: Counter,
+    messages_received: Counter,
+    bytes_received: Counter,
+    pub tick_to_send: Histogram,
+    pub poll_requests: Family<StatusLabels, Counter>,
+}
+
+impl Metrics {
+    /// Builds the registry; `feed` is read at every scrape for the feed's own figures.
+    pub fn new(feed: FeedHandle) -> Arc<Self> {
+        let mut m = Self::unregistered();
+        m.registry = m.registry_for(feed);
+        Arc::new(m)
+    }
+
+    fn unregistered() -> Self {
+        Self {
+            registry: Registry::default(),
+            connections_open: Gauge::default(),
+            connections_opened: Counter::default(),
+            connections_closed: Family::default(),
+            slow_client_closes: Counter::default(),
+            idle_closes: Counter::default(),
+            upgrades_rejected: Family::default(),
+            frames_sent: Counter::default(),
+            bytes_sent: Counter::default(),
+            quotes_delivered: Counter::default(),
+            quotes_conflated: Counter::default(),
+            resyncs: Counter::default(),
+            messages_received: Counter::default(),
+            bytes_received: Counter::default(),
+            tick_to_send: Histogram::new(TICK_TO_SEND_BUCKETS),
+            poll_requests: Family::default(),
+        }
+    }
+
+    fn registry_for(&self, feed: FeedHandle) -> Registry {
+        let m = self;
+        let mut registry = Registry::with_prefix("ticker");
+        let r = &mut registry;
+        r.register(
+            "connections_open",
+            "WebSocket sessions open now",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "connections_opened",
+            "WebSocket sessions opened",
+            m.connections_opened.clone(),
+        );
+        r.register(
+            "connections_closed",
+            "WebSocket sessions closed, by the server's close code (none: the connection was lost)",
+            m.connections_closed.clone(),
+        );
+        r.register(
+            "slow_client_closes",
+            "Sessions closed with 1008 for not reading past ws.slow_client_timeout_ms",
+            m.slow_client_closes.clone(),
+        );
+        r.register(
+            "idle_closes",
+            "Sessions closed with 4408 for silence past ws.idle_timeout_ms",
+            m.idle_closes.clone(),
+        );
+        r.register(
+            "upgrades_rejected",
+            "WebSocket upgrade requests refused before the upgrade, by reason",
+            m.upgrades_rejected.clone(),
+        );
+        r.register(
+            "frames_sent",
+            "Text frames queued to clients",
+            m.frames_sent.clone(),
+        );
+        r.register_with_unit(
+            "ws_sent",
+            "Payload bytes of the text frames queued to clients",
+            Unit::Bytes,
+            m.bytes_sent.clone(),
+        );
+        r.register(
+            "quotes_delivered",
+            "Quotes queued to clients (a frame carries one or more)",
+            m.quotes_delivered.clone(),
+        );
+        r.register(
+            "quotes_conflated",
+            "Quotes a slow client never received: replaced by a newer state, or pending at its close",
+            m.quotes_conflated.clone(),
+        );
+        r.register(
+            "session_resyncs",
+            "Times a session fell behind the feed's ring and resynced from the snapshot",
+            m.resyncs.clone(),
+        );
+        r.register(
+            "messages_received",
+            "Text messages received from clients",
+            m.messages_received.clone(),
+        );
+        r.register_with_unit(
+            "ws_received",
+            "Payload bytes of the text messages received from clients",
+            Unit::Bytes,
+            m.bytes_received.clone(),
+        );
+        r.register_with_unit(
+            "tick_to_send",
+            "Time from a tick to its frame being queued for a client",
+            Unit::Seconds,
+            m.tick_to_send.clone(),
+        );
+        r.register(
+            "poll_requests",
+            "GET /api/quotes requests, by response status (304 = unchanged)",
+            m.poll_requests.clone(),
+        );
+        r.register_collector(Box::new(FeedCollector(feed)));
+        registry
+    }
+
+    /// Adds a session's counts since its last report.
+    pub fn record(&self, now: &SessionCounts, reported: &mut SessionCounts) {
+        let d = now.minus(reported);
+        *reported = *now;
+        self.frames_sent.inc_by(d.frames_out);
+        self.bytes_sent.inc_by(d.bytes_out);
+        self.quotes_delivered.inc_by(d.quotes_out);
+        self.quotes_conflated.inc_by(d.conflated);
+        self.resyncs.inc_by(d.resyncs);
+        self.messages_received.inc_by(d.messages_in);
+        self.bytes_received.inc_by(d.bytes_in);
+    }
+
+    /// A session ended; `code` is the close code the server closed with, if any.
+    pub fn closed(&self, code: Option<u16>) {
+        self.connections_open.dec();
+        let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        self.connections_closed
+            .get_or_create(&CloseLabels { code })
+            .inc();
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.upgrades_rejected
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn polled(&self, status: u16) {
+        self.poll_requests
+            .get_or_create(&StatusLabels { status })
+            .inc();
+    }
+
+    /// The whole exposition, `# EOF` included.
+    pub fn encode(&self) -> String {
+        let mut body = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode(&mut body, &self.registry)
+            .expect("writing to a String never fails");
+        body
+    }
+}
+
+/// The feed's figures, read from its latest snapshot at scrape time.
+struct FeedCollector(FeedHandle);
+
+impl fmt::Debug for FeedCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FeedCollector")
+    }
+}
+
+impl Collector for FeedCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let latest = self.0.latest();
+        let ticks = ConstCounter::new(latest.tick);
+        ticks.encode(encoder.encode_descriptor(
+            "feed_ticks",
+            "Ticks of the feed since it started",
+            None,
+            ticks.metric_type(),
+        )?)?;
+        let newest = latest.quotes.iter().map(|q| q.ts).max().unwrap_or(0);
+        let age = ConstGauge::new(now_ms().saturating_sub(newest) as f64 / 1000.0);
+        age.encode(encoder.encode_descriptor(
+            "feed_last_update_age",
+            "Seconds since the newest quote of the feed (alert when it grows)",
+            Some(&Unit::Seconds),
+            age.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_counts_are_reported_once() {
+        let m = Metrics::unregistered();
+        let mut reported = SessionCounts::default();
+        let mut now = SessionCounts {
+            frames_out: 3,
+            quotes_out: 7,
+            ..SessionCounts::default()
+        };
+        m.record(&now, &mut reported);
+        now.frames_out = 5;
+        m.record(&now, &mut reported);
+        m.record(&now, &mut reported);
+        assert_eq!(m.frames_sent.get(), 5);
+        assert_eq!(m.quotes_delivered.get(), 7);
+        assert_eq!(reported, now);
+    }
+}

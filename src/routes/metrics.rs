@@ -1,0 +1,14 @@
+//! `GET /metrics`: every counter of the service for Prometheus to scrape.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::metrics::CONTENT_TYPE;
+use crate::startup::AppState;
+
+pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(state.metrics.encode())
+}
