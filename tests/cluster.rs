@@ -1,0 +1,465 @@
+//! Cluster mode with a real `nats-server` started on a free port and the real `ticker` binary as
+//! publisher and edges, run with the same commands and settings as `docker-compose.yml` (checked
+//! by `compose_file_runs_what_these_tests_run`). Without `nats-server` these tests are skipped,
+//! except under CI, where that is a failure.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::Client as NatsClient;
+use serde_json::{Value, json};
+use support::{Client, Event, PATIENCE, SeqTracker, ServerProcess, connect_ws, start_process};
+use ticker::protocol::{FeedState, ServerMessage};
+use ticker::quote::Quote;
+
+/// What compose runs: `ticker publish` and `ticker serve` with these settings (`TICKER_ENV`
+/// selects `config/docker.toml`). Tests only add the addresses, node names and seeds.
+const PUBLISHER_COMMAND: &[&str] = &["publish"];
+const EDGE_COMMAND: &[&str] = &["serve"];
+const COMMON_ENV: &[(&str, &str)] = &[("TICKER_ENV", "docker")];
+const EDGE_ENV: &[(&str, &str)] = &[("TICKER__FEED__SOURCE", "nats")];
+
+fn nats_server_installed() -> bool {
+    Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// True when the test can run; under CI a missing `nats-server` fails the test.
+fn require_nats() -> bool {
+    if nats_server_installed() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "nats-server is not installed, and CI must run the cluster tests"
+    );
+    eprintln!("SKIPPED: nats-server not installed");
+    false
+}
+
+/// A `nats-server` on a fixed port, so it can be stopped and started again at the same address.
+struct Nats {
+    port: u16,
+    process: Option<ServerProcess>,
+}
+
+impl Nats {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut nats = Self {
+            port,
+            process: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        self.process.take();
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.process = Some(ServerProcess(child));
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server listens in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn with_common<'a>(nats: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = COMMON_ENV.to_vec();
+    vars.extend([
+        ("TICKER__NATS__URL", nats),
+        ("TICKER__SERVER__HOST", "127.0.0.1"),
+        ("TICKER__NATS__RECONNECT_MAX_MS", "300"),
+    ]);
+    vars.extend_from_slice(extra);
+    vars
+}
+
+fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
+    let url = nats.url();
+    let vars = with_common(&url, &[("TICKER__FEED__SEED", seed)]);
+    start_process(PUBLISHER_COMMAND, &vars)
+}
+
+async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
+    let url = nats.url();
+    let mut extra = EDGE_ENV.to_vec();
+    extra.push(("TICKER__SERVER__NODE_ID", node));
+    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &extra));
+    wait_ready(addr, 200).await;
+    (process, addr)
+}
+
+/// Polls `/readyz` until it answers `status`.
+async fn wait_ready(addr: SocketAddr, status: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .map(|r| r.status().as_u16());
+        if got.as_ref().is_ok_and(|&s| s == status) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never became {status}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
+async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
+    client
+        .send_json(json!({"op": "subscribe", "symbols": [symbols]}))
+        .await;
+    loop {
+        match client.recv_control().await {
+            ServerMessage::Subscribed { .. } => {}
+            ServerMessage::Snapshot { quotes } => return seqs.snapshot(&quotes),
+            ServerMessage::Status { .. } => {}
+            other => panic!("expected subscribed and snapshot, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until `n` quotes frames arrived; returns their quotes, checked for monotonic seq.
+async fn quotes(client: &mut Client, n: usize, seqs: &mut SeqTracker) -> Vec<Quote> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => {
+                seqs.update(&quotes);
+                all.extend(quotes);
+            }
+            other => panic!("expected quotes, got {other:?}"),
+        }
+    }
+    all
+}
+
+fn node_of(welcome: &ServerMessage) -> &str {
+    match welcome {
+        ServerMessage::Welcome { node, .. } => node,
+        other => panic!("not a welcome: {other:?}"),
+    }
+}
+
+/// Two edges behind one publisher push the same quote for every (symbol, seq) they both send,
+/// name their nodes in `welcome`, and poll the same state.
+#[tokio::test]
+async fn two_edges_serve_the_same_market() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "7");
+    let (_a, addr_a) = edge(&nats, "edge-a").await;
+    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let mut clients = Vec::new();
+    for (addr, node) in [(addr_a, "edge-a"), (addr_b, "edge-b")] {
+        let (mut client, welcome) = connect_ws(addr, "/ws").await;
+        assert_eq!(node_of(&welcome), node);
+        let mut seqs = SeqTracker::default();
+        subscribe(&mut client, "*", &mut seqs).await;
+        clients.push((client, seqs));
+    }
+    let mut seen: Vec<HashMap<(String, u64), Quote>> = Vec::new();
+    for (client, seqs) in &mut clients {
+        let got = quotes(client, 20, seqs).await;
+        seen.push(
+            got.into_iter()
+                .map(|q| ((q.symbol.clone(), q.seq), q))
+                .collect(),
+        );
+    }
+    // Both clients listened at overlapping times; whatever both saw must be identical.
+    let (a, b) = (&seen[0], &seen[1]);
+    let common: Vec<_> = a.keys().filter(|k| b.contains_key(*k)).collect();
+    assert!(!common.is_empty(), "the edges sent overlapping quotes");
+    for key in common {
+        assert_eq!(a[key], b[key], "edges disagree on {key:?}");
+    }
+    // Polling: both edges serve the same body, given a moment between two ticks.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let body_a = poll(addr_a).await;
+        let body_b = poll(addr_b).await;
+        if body_a == body_b {
+            assert_eq!(body_a["quotes"].as_array().map(Vec::len), Some(22));
+            break;
+        }
+        assert!(Instant::now() < deadline, "polls never agreed");
+    }
+}
+
+async fn poll(addr: SocketAddr) -> Value {
+    reqwest::get(format!("http://{addr}/api/quotes"))
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+/// NATS down: the socket stays open, clients hear `stale`, `/readyz` is 503; NATS back: `live`,
+/// and quotes flow again with seq above everything before, with nothing restarted.
+#[tokio::test]
+async fn broker_loss_goes_stale_and_recovers() {
+    if !require_nats() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let _publisher = publisher(&nats, "11");
+    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "*", &mut seqs).await;
+    quotes(&mut client, 3, &mut seqs).await;
+
+    nats.stop();
+    let since = loop {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            ServerMessage::Status {
+                feed: FeedState::Stale,
+                since: Some(since),
+            } => break since,
+            other => panic!("expected quotes or stale, got {other:?}"),
+        }
+    };
+    assert!(since > 0);
+    wait_ready(addr, 503).await;
+    client.send_json(json!({"op": "ping", "id": 1})).await;
+    assert_eq!(client.recv().await, ServerMessage::Pong { id: json!(1) });
+    // A client arriving now hears about it right after its welcome.
+    let (mut late, _) = connect_ws(addr, "/ws").await;
+    assert!(matches!(
+        late.recv().await,
+        ServerMessage::Status {
+            feed: FeedState::Stale,
+            ..
+        }
+    ));
+
+    nats.restart();
+    loop {
+        match client.recv().await {
+            ServerMessage::Status {
+                feed: FeedState::Live,
+                since: None,
+            } => break,
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            other => panic!("expected live, got {other:?}"),
+        }
+    }
+    wait_ready(addr, 200).await;
+    quotes(&mut client, 5, &mut seqs).await;
+}
+
+/// A publisher killed and replaced by one with another seed: the edge carries on and every
+/// symbol's seq keeps rising on the same connection.
+#[tokio::test]
+async fn publisher_restart_keeps_seq_monotonic() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let first = publisher(&nats, "1");
+    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "*", &mut seqs).await;
+    quotes(&mut client, 10, &mut seqs).await;
+    let before = seqs.last.clone();
+
+    drop(first);
+    // Let what the old run sent drain; then everything that arrives comes from the new run.
+    while let Ok(message) = tokio::time::timeout(Duration::from_millis(500), client.recv()).await {
+        if let ServerMessage::Quotes { quotes } = message {
+            seqs.update(&quotes);
+        }
+    }
+    let _second = publisher(&nats, "2");
+    let after = quotes(&mut client, 10, &mut seqs).await;
+    for q in &after {
+        assert!(q.seq > before[&q.symbol], "{} restarted its seq", q.symbol);
+    }
+}
+
+/// An edge killed: its client is disconnected, reconnects to the other edge and gets a full
+/// snapshot there.
+#[tokio::test]
+async fn killed_edge_clients_move_to_the_other() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "3");
+    let (a, addr_a) = edge(&nats, "edge-a").await;
+    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let (mut client, _) = connect_ws(addr_a, "/ws?symbols=*").await;
+    let mut seqs = SeqTracker::default();
+    quotes_after_snapshot(&mut client, &mut seqs).await;
+    drop(a);
+    // Whatever was in flight, then the end of the connection (a Close or just EOF).
+    while let Event::Message(_) = client.next_event().await {}
+    let (mut client, welcome) = connect_ws(addr_b, "/ws?symbols=*").await;
+    assert_eq!(node_of(&welcome), "edge-b");
+    let snapshot = quotes_after_snapshot(&mut client, &mut SeqTracker::default()).await;
+    assert_eq!(snapshot.len(), 22, "a full snapshot on the other edge");
+}
+
+/// Reads `subscribed` and the snapshot that follows `?symbols=`; returns the snapshot.
+async fn quotes_after_snapshot(client: &mut Client, seqs: &mut SeqTracker) -> Vec<Quote> {
+    loop {
+        match client.recv_control().await {
+            ServerMessage::Subscribed { .. } => {}
+            ServerMessage::Snapshot { quotes } => {
+                seqs.snapshot(&quotes);
+                return quotes;
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    }
+}
+
+/// Duplicates, older seqs and an older epoch published straight onto the quote subject never
+/// reach clients, and seq never goes backwards.
+#[tokio::test]
+async fn duplicate_and_old_messages_never_reach_clients() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "5");
+    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "AAPL", &mut seqs).await;
+    quotes(&mut client, 2, &mut seqs).await;
+
+    let nats_client: NatsClient = async_nats::connect(nats.url()).await.expect("connect");
+    let reply = nats_client
+        .request("ticker.snapshot", Default::default())
+        .await
+        .expect("the publisher answers snapshot requests");
+    let snapshot: Value = serde_json::from_slice(&reply.payload).unwrap();
+    let epoch = snapshot["epoch"].as_u64().unwrap();
+    let mut aapl: Value = snapshot["quotes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["symbol"] == "AAPL")
+        .unwrap()
+        .clone();
+    // A marker price no real quote has, on messages that must all be dropped.
+    aapl["price"] = json!(0.01);
+    let seq = aapl["seq"].as_u64().unwrap();
+    for (e, s) in [
+        (epoch, seq),
+        (epoch, seq.saturating_sub(3)),
+        (epoch - 1, seq + 1000),
+    ] {
+        aapl["seq"] = json!(s);
+        let message = json!({"epoch": e, "quote": aapl}).to_string();
+        nats_client
+            .publish("ticker.quotes.AAPL", message.into())
+            .await
+            .unwrap();
+    }
+    nats_client.flush().await.unwrap();
+    for q in quotes(&mut client, 10, &mut seqs).await {
+        assert_ne!(
+            q.price, 0.01,
+            "a duplicate or old message reached the client: {q:?}"
+        );
+    }
+}
+
+/// `docker-compose.yml` runs what these tests run: the same commands, `TICKER_ENV=docker`, the
+/// edge's `feed.source`, two edge replicas behind a load balancer, and a health check on every
+/// service. Where `docker compose` exists, it validates the file too.
+#[test]
+fn compose_file_runs_what_these_tests_run() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/docker-compose.yml")).expect("compose file");
+    let compose: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let services = &compose["services"];
+    let command = |name: &str| -> Vec<String> {
+        serde_yaml::from_value(services[name]["command"].clone())
+            .unwrap_or_else(|e| panic!("{name} has a command list: {e}"))
+    };
+    assert_eq!(command("publisher"), PUBLISHER_COMMAND);
+    assert_eq!(command("edge"), EDGE_COMMAND);
+    let env = |name: &str| -> HashMap<String, String> {
+        serde_yaml::from_value(services[name]["environment"].clone())
+            .unwrap_or_else(|e| panic!("{name} has an environment map: {e}"))
+    };
+    for (name, wanted) in [
+        ("publisher", COMMON_ENV.to_vec()),
+        ("edge", [COMMON_ENV, EDGE_ENV].concat()),
+    ] {
+        let env = env(name);
+        for (key, value) in wanted {
+            assert_eq!(
+                env.get(key).map(String::as_str),
+                Some(value),
+                "{name}: {key}"
+            );
+        }
+    }
+    assert_eq!(services["edge"]["deploy"]["replicas"].as_u64(), Some(2));
+    for name in ["nats", "publisher", "edge", "lb"] {
+        assert!(
+            services[name]["healthcheck"]["test"].is_sequence(),
+            "{name} has a health check"
+        );
+    }
+    assert_eq!(services["lb"]["ports"].as_sequence().map(Vec::len), Some(1));
+    let docker = Command::new("docker")
+        .args(["compose", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if docker.is_ok_and(|s| s.success()) {
+        let status = Command::new("docker")
+            .args([
+                "compose",
+                "-f",
+                &format!("{root}/docker-compose.yml"),
+                "config",
+                "-q",
+            ])
+            .status()
+            .expect("docker compose runs");
+        assert!(status.success(), "docker compose config rejects the file");
+    } else {
+        eprintln!("docker compose not available: checked the file's structure only");
+    }
+}
