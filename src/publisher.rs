@@ -135,7 +135,13 @@ impl Pump {
                     }
                     Err(RecvError::Closed) => break,
                 },
-                Some(request) = requests.next() => self.answer(request).await,
+                request = requests.next() => match request {
+                    Some(request) => self.answer(request).await,
+                    None => {
+                        tracing::error!("the snapshot subscription ended");
+                        break;
+                    }
+                },
             }
         }
         // Whatever is still buffered goes out before the process exits.

@@ -310,9 +310,15 @@ impl Settings {
         s.nats.validate()
     }
 
-    /// The effective settings as TOML, for `ticker check-config`.
+    /// The effective settings as TOML, for `ticker check-config`; secrets are masked.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("settings are plain data and always serialize")
+        let mut shown = self.clone();
+        for secret in [&mut shown.nats.password, &mut shown.nats.token] {
+            if secret.is_some() {
+                *secret = Some("<redacted>".to_owned());
+            }
+        }
+        toml::to_string_pretty(&shown).expect("settings are plain data and always serialize")
     }
 }
 
