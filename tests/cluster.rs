@@ -1,137 +1,20 @@
 //! Cluster mode with a real `nats-server` started on a free port and the real `ticker` binary as
 //! publisher and edges, run with the same commands and settings as `docker-compose.yml` (checked
-//! by `compose_file_runs_what_these_tests_run`). Without `nats-server` these tests are skipped,
+//! by `tests/compose.rs`). Without `nats-server` these tests are skipped,
 //! except under CI, where that is a failure.
 
 mod support;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::{Client, Event, PATIENCE, SeqTracker, ServerProcess, connect_ws, start_process};
+use support::cluster::{Nats, edge, publisher, require_nats, wait_ready};
+use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
 use ticker::protocol::{FeedState, ServerMessage};
 use ticker::quote::Quote;
-
-/// What compose runs: `ticker publish` and `ticker serve` with these settings (`TICKER_ENV`
-/// selects `config/docker.toml`). Tests only add the addresses, node names and seeds.
-const PUBLISHER_COMMAND: &[&str] = &["publish"];
-const EDGE_COMMAND: &[&str] = &["serve"];
-const COMMON_ENV: &[(&str, &str)] = &[("TICKER_ENV", "docker")];
-const EDGE_ENV: &[(&str, &str)] = &[("TICKER__FEED__SOURCE", "nats")];
-
-fn nats_server_installed() -> bool {
-    Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// True when the test can run; under CI a missing `nats-server` fails the test.
-fn require_nats() -> bool {
-    if nats_server_installed() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "nats-server is not installed, and CI must run the cluster tests"
-    );
-    eprintln!("SKIPPED: nats-server not installed");
-    false
-}
-
-/// A `nats-server` on a fixed port, so it can be stopped and started again at the same address.
-struct Nats {
-    port: u16,
-    process: Option<ServerProcess>,
-}
-
-impl Nats {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut nats = Self {
-            port,
-            process: None,
-        };
-        nats.restart();
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        self.process.take();
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.process = Some(ServerProcess(child));
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server listens in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn with_common<'a>(nats: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut vars = COMMON_ENV.to_vec();
-    vars.extend([
-        ("TICKER__NATS__URL", nats),
-        ("TICKER__SERVER__HOST", "127.0.0.1"),
-        ("TICKER__NATS__RECONNECT_MAX_MS", "300"),
-    ]);
-    vars.extend_from_slice(extra);
-    vars
-}
-
-fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
-    let url = nats.url();
-    let vars = with_common(&url, &[("TICKER__FEED__SEED", seed)]);
-    start_process(PUBLISHER_COMMAND, &vars)
-}
-
-async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
-    let url = nats.url();
-    let mut extra = EDGE_ENV.to_vec();
-    extra.push(("TICKER__SERVER__NODE_ID", node));
-    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &extra));
-    wait_ready(addr, 200).await;
-    (process, addr)
-}
-
-/// Polls `/readyz` until it answers `status`.
-async fn wait_ready(addr: SocketAddr, status: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status().as_u16());
-        if got.as_ref().is_ok_and(|&s| s == status) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never became {status}: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
 async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
@@ -399,67 +282,5 @@ async fn duplicate_and_old_messages_never_reach_clients() {
             q.price, 0.01,
             "a duplicate or old message reached the client: {q:?}"
         );
-    }
-}
-
-/// `docker-compose.yml` runs what these tests run: the same commands, `TICKER_ENV=docker`, the
-/// edge's `feed.source`, two edge replicas behind a load balancer, and a health check on every
-/// service. Where `docker compose` exists, it validates the file too.
-#[test]
-fn compose_file_runs_what_these_tests_run() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = std::fs::read_to_string(format!("{root}/docker-compose.yml")).expect("compose file");
-    let compose: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
-    let services = &compose["services"];
-    let command = |name: &str| -> Vec<String> {
-        serde_yaml::from_value(services[name]["command"].clone())
-            .unwrap_or_else(|e| panic!("{name} has a command list: {e}"))
-    };
-    assert_eq!(command("publisher"), PUBLISHER_COMMAND);
-    assert_eq!(command("edge"), EDGE_COMMAND);
-    let env = |name: &str| -> HashMap<String, String> {
-        serde_yaml::from_value(services[name]["environment"].clone())
-            .unwrap_or_else(|e| panic!("{name} has an environment map: {e}"))
-    };
-    for (name, wanted) in [
-        ("publisher", COMMON_ENV.to_vec()),
-        ("edge", [COMMON_ENV, EDGE_ENV].concat()),
-    ] {
-        let env = env(name);
-        for (key, value) in wanted {
-            assert_eq!(
-                env.get(key).map(String::as_str),
-                Some(value),
-                "{name}: {key}"
-            );
-        }
-    }
-    assert_eq!(services["edge"]["deploy"]["replicas"].as_u64(), Some(2));
-    for name in ["nats", "publisher", "edge", "lb"] {
-        assert!(
-            services[name]["healthcheck"]["test"].is_sequence(),
-            "{name} has a health check"
-        );
-    }
-    assert_eq!(services["lb"]["ports"].as_sequence().map(Vec::len), Some(1));
-    let docker = Command::new("docker")
-        .args(["compose", "version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if docker.is_ok_and(|s| s.success()) {
-        let status = Command::new("docker")
-            .args([
-                "compose",
-                "-f",
-                &format!("{root}/docker-compose.yml"),
-                "config",
-                "-q",
-            ])
-            .status()
-            .expect("docker compose runs");
-        assert!(status.success(), "docker compose config rejects the file");
-    } else {
-        eprintln!("docker compose not available: checked the file's structure only");
     }
 }

@@ -2,6 +2,8 @@
 //! and a raw-frame client for what a library will not do (stay silent, send invalid frames).
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
