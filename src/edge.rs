@@ -107,15 +107,15 @@ impl Edge {
         let client = match options.connect(urls).await {
             Ok(client) => client,
             Err(e) => {
-                tracing::error!(error = %e, "cannot set up the NATS client; the feed stays stale");
-                return shutdown.cancelled().await;
+                tracing::error!(error = %e, "cannot set up the NATS client");
+                return self.serve_stale(shutdown).await;
             }
         };
         let mut quotes = match client.subscribe(subjects.all_quotes()).await {
             Ok(subscriber) => subscriber,
             Err(e) => {
-                tracing::error!(error = %e, "cannot subscribe to quotes; the feed stays stale");
-                return shutdown.cancelled().await;
+                tracing::error!(error = %e, "cannot subscribe to quotes");
+                return self.serve_stale(shutdown).await;
             }
         };
         tracing::info!(subject = %subjects.all_quotes(), "edge feed subscribed");
@@ -145,26 +145,28 @@ impl Edge {
                     }
                 }
                 message = quotes.next() => match message {
-                    Some(first) => {
-                        let mut batch = vec![first];
-                        while batch.len() < MAX_BATCH {
-                            match quotes.next().now_or_never() {
-                                Some(Some(message)) => batch.push(message),
-                                _ => break,
-                            }
-                        }
-                        self.on_messages(&batch);
-                    }
+                    Some(first) => self.on_messages(&drain(first, &mut quotes)),
                     None => {
-                        tracing::error!("the quote subscription ended; the feed stays stale");
-                        self.go_stale();
-                        return shutdown.cancelled().await;
+                        tracing::error!("the quote subscription ended");
+                        return self.serve_stale(shutdown).await;
                     }
                 },
                 _ = retry.tick() => {}
             }
         }
         tracing::debug!(ticks = self.tick_number, "edge feed stopped");
+    }
+
+    /// Without a usable NATS client: keep answering sessions, with the last state, as stale.
+    async fn serve_stale(mut self, shutdown: CancellationToken) {
+        tracing::error!("the edge feed stays stale until restarted");
+        self.go_stale();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(command) = self.commands.recv() => self.handle(command),
+            }
+        }
     }
 
     fn handle(&mut self, command: Command) {
@@ -306,6 +308,22 @@ impl Edge {
         };
         let _ = self.ticks.send(Arc::new(tick));
     }
+}
+
+/// `first` and every message already waiting behind it, so one wake of the sessions covers a
+/// whole burst (a publisher tick arrives as one message per symbol).
+fn drain(
+    first: async_nats::Message,
+    quotes: &mut async_nats::Subscriber,
+) -> Vec<async_nats::Message> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match quotes.next().now_or_never() {
+            Some(Some(message)) => batch.push(message),
+            _ => break,
+        }
+    }
+    batch
 }
 
 async fn request_snapshot(
