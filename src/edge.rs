@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_nats::ServerAddr;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::feed::{
@@ -56,6 +57,7 @@ impl FeedHandle {
             universe: Arc::clone(&universe),
             sequencer: Sequencer::new(universe.len()),
             tick_number: 0,
+            last_message: Instant::now(),
             link_up: false,
             snapshot_wanted: true,
         };
@@ -65,6 +67,7 @@ impl FeedHandle {
             links,
             subjects: Subjects::new(&settings.nats.subject_prefix),
             request_timeout: settings.nats.request_timeout(),
+            stale_after: settings.nats.stale_after(),
         };
         tokio::spawn(edge.run(link, shutdown));
         Ok(Self::new(commands_tx, latest, status, universe))
@@ -78,6 +81,7 @@ struct LinkParts {
     links: mpsc::Receiver<Link>,
     subjects: Subjects,
     request_timeout: Duration,
+    stale_after: Duration,
 }
 
 struct Edge {
@@ -88,6 +92,8 @@ struct Edge {
     universe: Arc<Universe>,
     sequencer: Sequencer,
     tick_number: u64,
+    /// When the last quote message arrived (or the link came up).
+    last_message: Instant,
     link_up: bool,
     /// A full snapshot is needed: at start, after a reconnect, and when a new publisher run appears.
     snapshot_wanted: bool,
@@ -103,6 +109,7 @@ impl Edge {
             mut links,
             subjects,
             request_timeout,
+            stale_after,
         } = link;
         let client = match options.connect(urls).await {
             Ok(client) => client,
@@ -151,7 +158,7 @@ impl Edge {
                         return self.serve_stale(shutdown).await;
                     }
                 },
-                _ = retry.tick() => {}
+                _ = retry.tick() => self.check_silence(stale_after),
             }
         }
         tracing::debug!(ticks = self.tick_number, "edge feed stopped");
@@ -187,6 +194,7 @@ impl Edge {
         match link {
             Link::Up => {
                 self.link_up = true;
+                self.last_message = Instant::now();
                 // Updates published while we were away are lost: refresh everything.
                 self.snapshot_wanted = true;
             }
@@ -194,6 +202,19 @@ impl Edge {
                 self.link_up = false;
                 self.go_stale();
             }
+        }
+    }
+
+    /// A broker but no quotes: the publisher is gone. Stale until a snapshot answers again.
+    fn check_silence(&mut self, stale_after: Duration) {
+        let live = *self.status.borrow() == FeedStatus::Live;
+        if live && self.link_up && self.last_message.elapsed() > stale_after {
+            tracing::warn!(
+                silent_ms = stale_after.as_millis() as u64,
+                "no quotes from the publisher"
+            );
+            self.go_stale();
+            self.snapshot_wanted = true;
         }
     }
 
@@ -233,6 +254,7 @@ impl Edge {
     }
 
     fn on_messages(&mut self, batch: &[async_nats::Message]) {
+        self.last_message = Instant::now();
         let mut updates: Vec<Update> = Vec::new();
         for message in batch {
             let parsed: QuoteMessage = match serde_json::from_slice(&message.payload) {

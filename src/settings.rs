@@ -87,6 +87,8 @@ pub struct NatsSettings {
     pub reconnect_max_ms: u64,
     /// How long an edge waits for the publisher to answer a snapshot request.
     pub request_timeout_ms: u64,
+    /// An edge with a broker but no quote for this long (the publisher is gone) turns stale.
+    pub stale_after_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,6 +296,14 @@ impl Settings {
             "ws.slow_client_timeout_ms",
             "must be positive",
         )?;
+        // On an edge: some symbol moves on every tick (none stays quiet past max_quiet_ticks),
+        // so a healthy publisher is never silent this long.
+        let quiet_ms = s.feed.tick_interval_ms * (u64::from(s.feed.max_quiet_ticks) + 1);
+        ensure(
+            s.feed.source == FeedSource::Simulated || s.nats.stale_after_ms > quiet_ms,
+            "nats.stale_after_ms",
+            "must be longer than feed.tick_interval_ms * (feed.max_quiet_ticks + 1)",
+        )?;
         ensure(
             tracing_subscriber::EnvFilter::try_new(&s.log.level).is_ok(),
             "log.level",
@@ -371,6 +381,10 @@ impl NatsSettings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_millis(self.stale_after_ms)
     }
 }
 

@@ -7,11 +7,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Nats, edge, publisher, require_nats, wait_ready};
+use support::cluster::{Nats, edge, edge_with, publisher, require_nats, wait_ready};
 use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
 use ticker::protocol::{FeedState, ServerMessage};
 use ticker::quote::Quote;
@@ -165,7 +165,8 @@ async fn broker_loss_goes_stale_and_recovers() {
     quotes(&mut client, 5, &mut seqs).await;
 }
 
-/// A publisher killed and replaced by one with another seed: the edge carries on and every
+/// A publisher killed: the edge, still connected to NATS, turns stale after
+/// `nats.stale_after_ms` of silence. A new publisher with another seed: live again, and every
 /// symbol's seq keeps rising on the same connection.
 #[tokio::test]
 async fn publisher_restart_keeps_seq_monotonic() {
@@ -174,24 +175,34 @@ async fn publisher_restart_keeps_seq_monotonic() {
     }
     let nats = Nats::start();
     let first = publisher(&nats, "1");
-    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let silence = [("TICKER__NATS__STALE_AFTER_MS", "1000")];
+    let (_edge, addr) = edge_with(&nats, "edge-a", &silence).await;
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
     subscribe(&mut client, "*", &mut seqs).await;
     quotes(&mut client, 10, &mut seqs).await;
-    let before = seqs.last.clone();
 
     drop(first);
-    // Let what the old run sent drain; then everything that arrives comes from the new run.
-    while let Ok(message) = tokio::time::timeout(Duration::from_millis(500), client.recv()).await {
-        if let ServerMessage::Quotes { quotes } = message {
-            seqs.update(&quotes);
-        }
-    }
+    until_status(&mut client, FeedState::Stale, &mut seqs).await;
+    wait_ready(addr, 503).await;
+    // Everything the old run sent has arrived; all that follows comes from the new run.
+    let before = seqs.last.clone();
     let _second = publisher(&nats, "2");
+    until_status(&mut client, FeedState::Live, &mut seqs).await;
     let after = quotes(&mut client, 10, &mut seqs).await;
     for q in &after {
         assert!(q.seq > before[&q.symbol], "{} restarted its seq", q.symbol);
+    }
+}
+
+/// Reads quotes (checking their seq) until a `status` with `feed`.
+async fn until_status(client: &mut Client, feed: FeedState, seqs: &mut SeqTracker) {
+    loop {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            ServerMessage::Status { feed: got, .. } if got == feed => return,
+            other => panic!("expected quotes or a {feed:?} status, got {other:?}"),
+        }
     }
 }
 

@@ -98,10 +98,20 @@ pub fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
 }
 
 pub async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
+    edge_with(nats, node, &[]).await
+}
+
+/// An edge with extra settings; returns once it is ready (it has a snapshot).
+pub async fn edge_with(
+    nats: &Nats,
+    node: &str,
+    extra: &[(&str, &str)],
+) -> (ServerProcess, SocketAddr) {
     let url = nats.url();
-    let mut extra = EDGE_ENV.to_vec();
-    extra.push(("TICKER__SERVER__NODE_ID", node));
-    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &extra));
+    let mut vars = EDGE_ENV.to_vec();
+    vars.push(("TICKER__SERVER__NODE_ID", node));
+    vars.extend_from_slice(extra);
+    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &vars));
     wait_ready(addr, 200).await;
     (process, addr)
 }
