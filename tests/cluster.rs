@@ -54,7 +54,7 @@ fn node_of(welcome: &ServerMessage) -> &str {
 }
 
 /// Two edges behind one publisher push the same quote for every (symbol, seq) they both send,
-/// name their nodes in `welcome`, and poll the same state.
+/// name their nodes in `welcome`, and poll the same state with the same ETag.
 #[tokio::test]
 async fn two_edges_serve_the_same_market() {
     if !require_nats() {
@@ -91,23 +91,25 @@ async fn two_edges_serve_the_same_market() {
     // Polling: both edges serve the same body, given a moment between two ticks.
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let body_a = poll(addr_a).await;
-        let body_b = poll(addr_b).await;
+        let (body_a, etag_a) = poll(addr_a).await;
+        let (body_b, etag_b) = poll(addr_b).await;
         if body_a == body_b {
             assert_eq!(body_a["quotes"].as_array().map(Vec::len), Some(22));
+            // So a conditional poll that the balancer sends to the other edge still gets 304.
+            assert_eq!(etag_a, etag_b, "the same state has the same validator");
             break;
         }
         assert!(Instant::now() < deadline, "polls never agreed");
     }
 }
 
-async fn poll(addr: SocketAddr) -> Value {
-    reqwest::get(format!("http://{addr}/api/quotes"))
+/// `GET /api/quotes`: the body and its ETag.
+async fn poll(addr: SocketAddr) -> (Value, String) {
+    let response = reqwest::get(format!("http://{addr}/api/quotes"))
         .await
-        .expect("poll")
-        .json()
-        .await
-        .expect("JSON body")
+        .expect("poll");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    (response.json().await.expect("JSON body"), etag)
 }
 
 /// NATS down: the socket stays open, clients hear `stale`, `/readyz` is 503; NATS back: `live`,
