@@ -153,10 +153,8 @@ pub fn connect_options(
                 let link = match event {
                     Event::Connected => Link::Up,
                     Event::Disconnected => Link::Down,
-                    other => {
-                        tracing::info!(event = %other, "nats event");
-                        return;
-                    }
+                    // async-nats logs every event itself.
+                    _ => return,
                 };
                 // The receiver is gone only when its owner stopped; nobody needs the event then.
                 let _ = links.send(link).await;

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::web::Bytes;
@@ -18,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::{FeedHandle, Tick, Watcher, now_ms};
 use crate::nats::{NatsError, Subjects, quote_message, snapshot_reply};
 use crate::settings::Settings;
+
+/// How long a stopping publisher waits for NATS to take what is still buffered.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why the publisher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +148,14 @@ impl Pump {
                 },
             }
         }
-        // Whatever is still buffered goes out before the process exits.
-        let _ = self.client.flush().await;
+        // Whatever is still buffered goes out before the process exits, unless the broker is
+        // away: then there is nothing to wait for.
+        if tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not flush to NATS before stopping");
+        }
         tracing::info!(published, "publisher stopped");
     }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Nats, edge, edge_with, publisher, require_nats, wait_ready};
+use support::cluster::{Nats, edge, edge_with, publisher, require_nats, terminate, wait_ready};
 use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
 use ticker::protocol::{FeedState, ServerMessage};
 use ticker::quote::Quote;
@@ -296,4 +296,28 @@ async fn duplicate_and_old_messages_never_reach_clients() {
             "a duplicate or old message reached the client: {q:?}"
         );
     }
+}
+
+/// With the broker gone, SIGTERM still stops publisher and edge promptly: the edge's clients
+/// get Close 1001, and both processes exit 0 without waiting for NATS.
+#[tokio::test]
+async fn sigterm_stops_everything_without_a_broker() {
+    if !require_nats() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let (mut publisher, _) = publisher(&nats, "13");
+    let (mut edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    nats.stop();
+    assert!(matches!(
+        client.recv_control().await,
+        ServerMessage::Status {
+            feed: FeedState::Stale,
+            ..
+        }
+    ));
+    assert_eq!(terminate(&mut publisher).await, Some(0));
+    let (edge_exit, close) = tokio::join!(terminate(&mut edge), client.recv_close());
+    assert_eq!((edge_exit, close), (Some(0), 1001));
 }

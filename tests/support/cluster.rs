@@ -133,3 +133,23 @@ pub async fn wait_ready(addr: SocketAddr, status: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Sends SIGTERM and waits for the process to exit; returns its exit code.
+pub async fn terminate(process: &mut ServerProcess) -> Option<i32> {
+    let status = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = process.0.try_wait().expect("the process can be waited for") {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process exits in time after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
