@@ -238,7 +238,7 @@ impl Feed {
     }
 }
 
-pub(crate) fn update(market: &Market, id: SymbolId) -> Update {
+fn update(market: &Market, id: SymbolId) -> Update {
     let quote = market.quote(id);
     Update {
         symbol: id,

@@ -2,8 +2,8 @@
 //! subscribed to, answers its requests and pings, pings it on a heartbeat, and closes it with the
 //! right RFC 6455 code.
 //!
-//! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline,
-//! shutdown) that ends with a reason; then the close handshake and one log line.
+//! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline, feed
+//! status, shutdown) that ends with a reason; then the close handshake and one log line.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
