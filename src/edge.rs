@@ -25,7 +25,7 @@ use crate::nats::{
 use crate::protocol::{QuotesKind, quotes_frame};
 use crate::quote::Quote;
 use crate::sequencer::{Sequencer, Verdict};
-use crate::settings::Settings;
+use crate::settings::{FeedSettings, Settings};
 use crate::symbols::Universe;
 
 const COMMAND_BUFFER: usize = 64;
@@ -41,26 +41,7 @@ impl FeedHandle {
         let urls = parse_urls(&settings.nats.url)?;
         let name = format!("ticker-edge-{}", settings.server.node());
         let (options, links) = connect_options(&settings.nats, &name)?;
-        let universe = Arc::new(Universe::new(&settings.feed.symbols));
-        // Until the first snapshot: every symbol at its opening price with seq 0, which is
-        // exactly what the publisher's market starts from.
-        let placeholders = snapshot(&Market::new(&settings.feed, 0, now_ms()), 0, 0);
-        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
-        let (ticks, _) = broadcast::channel(TICK_BUFFER);
-        let (latest_tx, latest) = watch::channel(Arc::new(placeholders));
-        let (status_tx, status) = watch::channel(FeedStatus::Stale { since: now_ms() });
-        let edge = Edge {
-            commands,
-            ticks,
-            latest: latest_tx,
-            status: status_tx,
-            universe: Arc::clone(&universe),
-            sequencer: Sequencer::new(universe.len()),
-            tick_number: 0,
-            last_message: Instant::now(),
-            link_up: false,
-            snapshot_wanted: true,
-        };
+        let (edge, handle) = Edge::new(&settings.feed);
         let link = LinkParts {
             options,
             urls,
@@ -70,7 +51,7 @@ impl FeedHandle {
             stale_after: settings.nats.stale_after(),
         };
         tokio::spawn(edge.run(link, shutdown));
-        Ok(Self::new(commands_tx, latest, status, universe))
+        Ok(handle)
     }
 }
 
@@ -102,6 +83,31 @@ struct Edge {
 type SnapshotResult = Result<SnapshotReply, String>;
 
 impl Edge {
+    /// The actor, stale and waiting for its first snapshot, and its handle.
+    fn new(feed: &FeedSettings) -> (Self, FeedHandle) {
+        let universe = Arc::new(Universe::new(&feed.symbols));
+        // Until the first snapshot: every symbol at its opening price with seq 0, which is
+        // exactly what the publisher's market starts from.
+        let placeholders = snapshot(&Market::new(feed, 0, now_ms()), 0, 0);
+        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+        let (ticks, _) = broadcast::channel(TICK_BUFFER);
+        let (latest_tx, latest) = watch::channel(Arc::new(placeholders));
+        let (status_tx, status) = watch::channel(FeedStatus::Stale { since: now_ms() });
+        let edge = Edge {
+            commands,
+            ticks,
+            latest: latest_tx,
+            status: status_tx,
+            universe: Arc::clone(&universe),
+            sequencer: Sequencer::new(universe.len()),
+            tick_number: 0,
+            last_message: Instant::now(),
+            link_up: false,
+            snapshot_wanted: true,
+        };
+        (edge, FeedHandle::new(commands_tx, latest, status, universe))
+    }
+
     async fn run(mut self, link: LinkParts, shutdown: CancellationToken) {
         let LinkParts {
             options,
@@ -359,4 +365,139 @@ async fn request_snapshot(
         .map_err(|_| "timed out".to_owned())?
         .map_err(|e| e.to_string())?;
     serde_json::from_slice(&reply.payload).map_err(|e| format!("unreadable snapshot: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nats::quote_message;
+    use crate::symbols::SymbolId;
+
+    fn edge() -> (Edge, FeedHandle) {
+        Edge::new(&Settings::defaults().expect("defaults are valid").feed)
+    }
+
+    fn quote(symbol: &str, seq: u64) -> Quote {
+        Quote {
+            symbol: symbol.into(),
+            price: 100.0 + seq as f64,
+            bid: 99.0,
+            ask: 101.0,
+            open: 100.0,
+            high: 110.0,
+            low: 90.0,
+            change: 0.0,
+            change_pct: 0.0,
+            volume: 100 * seq,
+            seq,
+            ts: 1_700_000_000_000 + seq,
+        }
+    }
+
+    fn message(epoch: u64, symbol: &str, seq: u64) -> async_nats::Message {
+        let json = serde_json::to_string(&quote(symbol, seq)).unwrap();
+        let payload = quote_message(epoch, &json);
+        async_nats::Message {
+            subject: Subjects::new("ticker").quote(symbol).into(),
+            reply: None,
+            length: payload.len(),
+            payload: payload.into(),
+            headers: None,
+            status: None,
+            description: None,
+        }
+    }
+
+    fn seqs(tick: &Tick) -> Vec<(SymbolId, u64)> {
+        tick.updates.iter().map(|u| (u.symbol, u.seq)).collect()
+    }
+
+    /// A burst of messages becomes one tick per publisher tick: a symbol seen again starts the
+    /// next one. Duplicates are dropped; the latest snapshot has the newest of each symbol.
+    #[test]
+    fn bursts_become_ticks() {
+        let (mut edge, handle) = edge();
+        let mut ticks = edge.ticks.subscribe();
+        let (aapl, msft) = (0, 1);
+        edge.on_messages(&[
+            message(7, "AAPL", 1),
+            message(7, "MSFT", 1),
+            message(7, "AAPL", 1),
+            message(7, "AAPL", 2),
+        ]);
+        assert_eq!(seqs(&ticks.try_recv().unwrap()), [(aapl, 1), (msft, 1)]);
+        let second = ticks.try_recv().unwrap();
+        assert_eq!(seqs(&second), [(aapl, 2)]);
+        let frame: serde_json::Value = serde_json::from_str(&second.frame).unwrap();
+        assert_eq!(frame["quotes"][0]["seq"], 2);
+        assert!(ticks.try_recv().is_err(), "the duplicate made no tick");
+        assert_eq!(handle.latest().quotes[aapl].seq, 2);
+        assert_eq!(handle.latest().epoch, 7);
+    }
+
+    /// A new publisher run continues above the last seq, rewrites the quote's JSON to say so,
+    /// and asks for a fresh snapshot.
+    #[test]
+    fn a_new_run_continues_seq_and_wants_a_snapshot() {
+        let (mut edge, handle) = edge();
+        edge.on_snapshot(SnapshotReply {
+            epoch: 7,
+            quotes: vec![quote("AAPL", 5)],
+        });
+        assert!(!edge.snapshot_wanted);
+        edge.on_messages(&[message(9, "AAPL", 1)]);
+        assert!(edge.snapshot_wanted);
+        let latest = handle.latest();
+        assert_eq!(latest.quotes[0].seq, 7, "5 + 1 + 1");
+        let shown: Quote = serde_json::from_str(&latest.quotes[0].json).unwrap();
+        assert_eq!((shown.seq, shown.price), (7, 101.0));
+    }
+
+    /// Stale from the start until a snapshot with the link up; stale again on a disconnect,
+    /// with the time it happened; live again after the next snapshot.
+    #[test]
+    fn status_follows_the_link_and_snapshots() {
+        let (mut edge, handle) = edge();
+        let reply = || SnapshotReply {
+            epoch: 7,
+            quotes: vec![quote("AAPL", 1)],
+        };
+        assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
+        edge.on_link(Link::Up);
+        assert!(edge.snapshot_wanted);
+        edge.on_snapshot(reply());
+        assert_eq!(handle.status(), FeedStatus::Live);
+        let before = now_ms();
+        edge.on_link(Link::Down);
+        let FeedStatus::Stale { since } = handle.status() else {
+            panic!("stale after a disconnect");
+        };
+        assert!(since >= before);
+        edge.on_link(Link::Up);
+        assert!(edge.snapshot_wanted);
+        assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
+        edge.on_snapshot(reply());
+        assert_eq!(handle.status(), FeedStatus::Live);
+    }
+
+    /// Connected but silent for longer than `stale_after`: stale, and a snapshot is wanted.
+    #[tokio::test(start_paused = true)]
+    async fn silence_turns_stale() {
+        let (mut edge, handle) = edge();
+        edge.on_link(Link::Up);
+        edge.on_snapshot(SnapshotReply {
+            epoch: 7,
+            quotes: vec![quote("AAPL", 1)],
+        });
+        let stale_after = Duration::from_secs(3);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        edge.on_messages(&[message(7, "AAPL", 2)]);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        edge.check_silence(stale_after);
+        assert_eq!(handle.status(), FeedStatus::Live, "a message 2 s ago");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        edge.check_silence(stale_after);
+        assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
+        assert!(edge.snapshot_wanted);
+    }
 }
