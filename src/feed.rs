@@ -52,10 +52,23 @@ pub struct Snapshot {
     pub epoch: u64,
 }
 
-/// What a new watcher gets: a snapshot and the stream of ticks that follow it, exactly.
+/// What a new watcher gets: a snapshot and the stream of ticks that follow it, exactly, and
+/// whether the feed behind them is live.
 pub struct Watcher {
     pub snapshot: Arc<Snapshot>,
     pub ticks: broadcast::Receiver<Arc<Tick>>,
+    pub status: watch::Receiver<FeedStatus>,
+}
+
+/// Whether quotes are flowing. The simulated feed is always live; an edge is stale while it has
+/// no broker connection or no snapshot yet (see `edge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStatus {
+    Live,
+    /// Stale since this Unix time in milliseconds.
+    Stale {
+        since: u64,
+    },
 }
 
 /// The feed has stopped (shutdown); no watcher can be added.
@@ -63,7 +76,7 @@ pub struct Watcher {
 #[error("the feed has stopped")]
 pub struct FeedClosed;
 
-enum Command {
+pub(crate) enum Command {
     Watch {
         respond_to: oneshot::Sender<Watcher>,
     },
@@ -74,10 +87,26 @@ enum Command {
 pub struct FeedHandle {
     commands: mpsc::Sender<Command>,
     latest: watch::Receiver<Arc<Snapshot>>,
+    status: watch::Receiver<FeedStatus>,
     universe: Arc<Universe>,
 }
 
 impl FeedHandle {
+    /// The handle of a feed actor that answers `commands` and publishes on these watches.
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        latest: watch::Receiver<Arc<Snapshot>>,
+        status: watch::Receiver<FeedStatus>,
+        universe: Arc<Universe>,
+    ) -> Self {
+        Self {
+            commands,
+            latest,
+            status,
+            universe,
+        }
+    }
+
     /// Spawns the simulated feed on the current runtime; it stops when `shutdown` is cancelled.
     pub fn spawn_simulated(settings: &FeedSettings, shutdown: CancellationToken) -> Self {
         let seed = settings
@@ -95,20 +124,18 @@ impl FeedHandle {
         let epoch = rand::make_rng::<rand::rngs::StdRng>().random();
         let first = Arc::new(snapshot(&market, 0, epoch));
         let (latest_tx, latest) = watch::channel(first);
+        let (status_tx, status) = watch::channel(FeedStatus::Live);
         let actor = Feed {
             market,
             commands,
             ticks,
             latest: latest_tx,
+            status: status_tx,
             tick_number: 0,
             epoch,
         };
         tokio::spawn(actor.run(settings.tick_interval(), shutdown));
-        Self {
-            commands: commands_tx,
-            latest,
-            universe,
-        }
+        Self::new(commands_tx, latest, status, universe)
     }
 
     /// Registers a watcher: the latest snapshot and a receiver positioned right after it.
@@ -126,6 +153,11 @@ impl FeedHandle {
         self.latest.borrow().clone()
     }
 
+    /// Whether quotes are flowing right now.
+    pub fn status(&self) -> FeedStatus {
+        *self.status.borrow()
+    }
+
     pub fn universe(&self) -> &Arc<Universe> {
         &self.universe
     }
@@ -136,6 +168,8 @@ struct Feed {
     commands: mpsc::Receiver<Command>,
     ticks: broadcast::Sender<Arc<Tick>>,
     latest: watch::Sender<Arc<Snapshot>>,
+    /// Always `Live`; held so that watchers' status receivers stay open while the feed runs.
+    status: watch::Sender<FeedStatus>,
     tick_number: u64,
     epoch: u64,
 }
@@ -196,6 +230,7 @@ impl Feed {
                 let watcher = Watcher {
                     snapshot: self.latest.borrow().clone(),
                     ticks: self.ticks.subscribe(),
+                    status: self.status.subscribe(),
                 };
                 let _ = respond_to.send(watcher);
             }
@@ -215,7 +250,7 @@ fn update(market: &Market, id: SymbolId) -> Update {
     }
 }
 
-fn snapshot(market: &Market, tick: u64, epoch: u64) -> Snapshot {
+pub(crate) fn snapshot(market: &Market, tick: u64, epoch: u64) -> Snapshot {
     Snapshot {
         tick,
         quotes: (0..market.len()).map(|id| update(market, id)).collect(),

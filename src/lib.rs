@@ -13,17 +13,24 @@
 //! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`startup`]: `Application`, which binds and runs the server until shutdown.
+//! - Cluster mode (docs/cluster.md): [`publisher`] (`ticker publish`) sends the simulated feed to
+//!   NATS; [`edge`] is the feed of a node with `feed.source = "nats"`; [`nats`] holds the
+//!   subjects, message shapes and connect options, [`sequencer`] the ordering rule.
 //! - [`shutdown`], [`telemetry`]: signals and logging for the binary.
 
+pub mod edge;
 pub mod error;
 pub mod feed;
 pub mod heartbeat;
 pub mod inbound;
 pub mod market;
 pub mod metrics;
+pub mod nats;
 pub mod protocol;
+pub mod publisher;
 pub mod quote;
 pub mod routes;
+pub mod sequencer;
 pub mod session;
 pub mod settings;
 pub mod shutdown;

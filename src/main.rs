@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ticker::publisher::Publisher;
 use ticker::settings::{Settings, Sources};
 use ticker::startup::Application;
 use tokio_util::sync::CancellationToken;
@@ -20,8 +21,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the simulated feed, WebSocket, polling API and dashboard (the default).
+    /// Serve WebSocket, polling API and dashboard (the default), from the simulated feed or,
+    /// with feed.source = "nats", as an edge fed by `ticker publish`.
     Serve,
+    /// Run the simulated feed alone and publish it to NATS for edges (see docs/cluster.md).
+    Publish,
     /// Validate the settings and print the effective values.
     CheckConfig,
 }
@@ -45,6 +49,27 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(settings),
+        Command::Publish => publish(settings),
+    }
+}
+
+fn publish(settings: Settings) -> ExitCode {
+    ticker::telemetry::init(&settings.log);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let shutdown = CancellationToken::new();
+        ticker::shutdown::cancel_on_signal(shutdown.clone());
+        Publisher::build(settings, shutdown)
+            .await
+            .map_err(std::io::Error::other)?
+            .run_until_stopped()
+            .await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "publisher failed");
+            ExitCode::FAILURE
+        }
     }
 }
 

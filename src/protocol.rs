@@ -40,6 +40,8 @@ pub enum ServerMessage {
         symbols: Vec<String>,
         heartbeat_interval_ms: u64,
         idle_timeout_ms: u64,
+        /// Which server node this connection is on (`server.node_id`).
+        node: String,
     },
     Subscribed {
         symbols: Vec<String>,
@@ -53,6 +55,14 @@ pub enum ServerMessage {
     Pong {
         id: Value,
     },
+    /// Whether quotes are flowing: sent when the feed goes stale (the broker is unreachable)
+    /// and when it is live again; the connection stays open either way.
+    Status {
+        feed: FeedState,
+        /// Unix epoch milliseconds since when the feed is stale; absent when live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -60,6 +70,14 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         symbols: Vec<String>,
     },
+}
+
+/// The `feed` of a `status` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    Live,
+    Stale,
 }
 
 /// Why a request was refused; the connection stays open.
@@ -224,11 +242,28 @@ mod tests {
             symbols: vec!["AAPL".into()],
             heartbeat_interval_ms: 5000,
             idle_timeout_ms: 15000,
+            node: "edge-1".into(),
         };
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),
             json!({"type":"welcome","version":1,"session_id":"s1","symbols":["AAPL"],
-                   "heartbeat_interval_ms":5000,"idle_timeout_ms":15000})
+                   "heartbeat_interval_ms":5000,"idle_timeout_ms":15000,"node":"edge-1"})
+        );
+        let stale = ServerMessage::Status {
+            feed: FeedState::Stale,
+            since: Some(1_700_000_000_000),
+        };
+        assert_eq!(
+            serde_json::to_value(&stale).unwrap(),
+            json!({"type":"status","feed":"stale","since":1_700_000_000_000u64})
+        );
+        let live = ServerMessage::Status {
+            feed: FeedState::Live,
+            since: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&live).unwrap(),
+            json!({"type":"status","feed":"live"})
         );
         let err = ServerMessage::Error {
             code: ErrorCode::UnknownSymbol,

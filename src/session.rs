@@ -2,8 +2,8 @@
 //! subscribed to, answers its requests and pings, pings it on a heartbeat, and closes it with the
 //! right RFC 6455 code.
 //!
-//! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline,
-//! shutdown) that ends with a reason; then the close handshake and one log line.
+//! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline, feed
+//! status, shutdown) that ends with a reason; then the close handshake and one log line.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
@@ -19,11 +19,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedHandle, Snapshot, Tick, Watcher, now_ms};
+use crate::feed::{FeedHandle, FeedStatus, Snapshot, Tick, Watcher, now_ms};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{Inbound, Reassembly, reason};
 use crate::metrics::{Metrics, SessionCounts};
-use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use crate::protocol::{ClientMessage, ErrorCode, FeedState, PROTOCOL_VERSION, ServerMessage};
 use crate::settings::WsSettings;
 use crate::subscription::{Outbound, Subscription};
 
@@ -36,6 +36,8 @@ const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct SessionContext {
     pub feed: FeedHandle,
+    /// This server's name, told to clients in `welcome`.
+    pub node: Arc<str>,
     pub ws: Arc<WsSettings>,
     pub shutdown: CancellationToken,
     pub metrics: Arc<Metrics>,
@@ -133,8 +135,13 @@ impl Session {
         let Watcher {
             snapshot,
             mut ticks,
+            mut status,
         } = self.ctx.feed.watch().await.map_err(|_| away())?;
         self.send_welcome().await?;
+        let initial_status = *status.borrow_and_update();
+        if initial_status != FeedStatus::Live {
+            self.send_status(initial_status).await?;
+        }
         if !initial.is_empty() {
             self.subscribe(&initial, &snapshot).await?;
         }
@@ -193,6 +200,11 @@ impl Session {
                         Beat::Wait => {}
                     }
                     beat.as_mut().reset(heartbeat.deadline());
+                }
+                changed = status.changed() => {
+                    changed.map_err(|_| away())?;
+                    let now = *status.borrow_and_update();
+                    self.send_status(now).await?;
                 }
                 () = &mut stall, if stalled => return Err(End::Slow),
                 () = &mut cancelled => return Err(away()),
@@ -351,8 +363,23 @@ impl Session {
             symbols: self.ctx.feed.universe().names(),
             heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms,
             idle_timeout_ms: self.ctx.ws.idle_timeout_ms,
+            node: self.ctx.node.to_string(),
         };
         self.send(&welcome).await
+    }
+
+    async fn send_status(&mut self, status: FeedStatus) -> Result<(), End> {
+        let message = match status {
+            FeedStatus::Live => ServerMessage::Status {
+                feed: FeedState::Live,
+                since: None,
+            },
+            FeedStatus::Stale { since } => ServerMessage::Status {
+                feed: FeedState::Stale,
+                since: Some(since),
+            },
+        };
+        self.send(&message).await
     }
 
     async fn send_subscribed(&mut self) -> Result<(), End> {

@@ -21,6 +21,7 @@ pub struct Settings {
     pub feed: FeedSettings,
     pub ws: WsSettings,
     pub log: LogSettings,
+    pub nats: NatsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,11 +36,15 @@ pub struct ServerSettings {
     pub shutdown_grace_ms: u64,
     /// The longest the server waits for open connections to finish once it stops.
     pub shutdown_timeout_ms: u64,
+    /// This node's name in `welcome`; absent means the host name (or a random one).
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedSettings {
+    /// Where quotes come from: the embedded simulated market, or a `ticker publish` over NATS.
+    pub source: FeedSource,
     pub tick_interval_ms: u64,
     /// Fixed seed for a reproducible market; absent means a fresh random seed per run.
     pub seed: Option<u64>,
@@ -51,6 +56,39 @@ pub struct FeedSettings {
     /// A symbol that has not moved for this many ticks moves on the next one.
     pub max_quiet_ticks: u32,
     pub symbols: Vec<SymbolSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedSource {
+    Simulated,
+    Nats,
+}
+
+/// The NATS connection of `ticker publish` and of edges (`feed.source = "nats"`); see docs/cluster.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    /// One server URL, or several separated by commas.
+    pub url: String,
+    /// Quotes go to `{prefix}.quotes.{SYMBOL}`, snapshots are asked for on `{prefix}.snapshot`.
+    pub subject_prefix: String,
+    /// A `.creds` file (JWT and NKey seed).
+    pub credentials_file: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// Refuse to talk to the server without TLS.
+    pub tls_required: bool,
+    /// PEM file with the certificate authorities that sign the server's certificate.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Reconnect backoff: the first retry waits this long, doubling up to `reconnect_max_ms`.
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// How long an edge waits for the publisher to answer a snapshot request.
+    pub request_timeout_ms: u64,
+    /// An edge with a broker but no quote for this long (the publisher is gone) turns stale.
+    pub stale_after_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,21 +296,127 @@ impl Settings {
             "ws.slow_client_timeout_ms",
             "must be positive",
         )?;
+        // On an edge: some symbol moves on every tick (none stays quiet past max_quiet_ticks),
+        // so a healthy publisher is never silent this long.
+        let quiet_ms = s.feed.tick_interval_ms * (u64::from(s.feed.max_quiet_ticks) + 1);
+        ensure(
+            s.feed.source == FeedSource::Simulated || s.nats.stale_after_ms > quiet_ms,
+            "nats.stale_after_ms",
+            "must be longer than feed.tick_interval_ms * (feed.max_quiet_ticks + 1)",
+        )?;
         ensure(
             tracing_subscriber::EnvFilter::try_new(&s.log.level).is_ok(),
             "log.level",
             "is not a valid tracing filter",
         )?;
-        Ok(())
+        ensure(
+            s.server
+                .node_id
+                .as_ref()
+                .is_none_or(|id| !id.trim().is_empty()),
+            "server.node_id",
+            "must not be empty (leave it unset for the host name)",
+        )?;
+        s.nats.validate()
     }
 
-    /// The effective settings as TOML, for `ticker check-config`.
+    /// The effective settings as TOML, for `ticker check-config`; secrets are masked.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("settings are plain data and always serialize")
+        let mut shown = self.clone();
+        for secret in [&mut shown.nats.password, &mut shown.nats.token] {
+            if secret.is_some() {
+                *secret = Some("<redacted>".to_owned());
+            }
+        }
+        toml::to_string_pretty(&shown).expect("settings are plain data and always serialize")
     }
 }
 
+impl NatsSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        ensure(!self.url.trim().is_empty(), "nats.url", "must not be empty")?;
+        ensure(
+            is_valid_subject_prefix(&self.subject_prefix),
+            "nats.subject_prefix",
+            "must be dot-separated tokens of letters, digits, '-' or '_'",
+        )?;
+        ensure(
+            self.user.is_some() == self.password.is_some(),
+            "nats.password",
+            "nats.user and nats.password go together",
+        )?;
+        let methods = [
+            self.credentials_file.is_some(),
+            self.user.is_some(),
+            self.token.is_some(),
+        ];
+        ensure(
+            methods.iter().filter(|&&m| m).count() <= 1,
+            "nats.token",
+            "use one of nats.credentials_file, nats.user/password or nats.token",
+        )?;
+        ensure(
+            self.reconnect_min_ms > 0,
+            "nats.reconnect_min_ms",
+            "must be positive",
+        )?;
+        ensure(
+            self.reconnect_min_ms <= self.reconnect_max_ms,
+            "nats.reconnect_max_ms",
+            "must be at least nats.reconnect_min_ms",
+        )?;
+        ensure(
+            self.request_timeout_ms > 0,
+            "nats.request_timeout_ms",
+            "must be positive",
+        )
+    }
+
+    /// The wait before reconnect attempt `attempts` (counted from 1): doubling from the minimum.
+    pub fn reconnect_delay(&self, attempts: usize) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(20) as u32;
+        let ms = self.reconnect_min_ms.saturating_mul(1 << doublings);
+        Duration::from_millis(ms.min(self.reconnect_max_ms))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_millis(self.stale_after_ms)
+    }
+}
+
+/// NATS subject tokens for our prefix: no wildcards, no spaces, no empty tokens.
+fn is_valid_subject_prefix(prefix: &str) -> bool {
+    !prefix.is_empty()
+        && prefix.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 impl ServerSettings {
+    /// `node_id`, else the host name (containers set it to the container id), else a random name.
+    pub fn node(&self) -> String {
+        if let Some(id) = &self.node_id {
+            return id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| {
+                use rand::RngExt;
+                let n: u32 = rand::make_rng::<rand::rngs::StdRng>().random();
+                format!("node-{n:08x}")
+            })
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }

@@ -14,7 +14,7 @@ use crate::feed::FeedHandle;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::session::SessionContext;
-use crate::settings::{ServerSettings, Settings};
+use crate::settings::{FeedSource, ServerSettings, Settings};
 
 /// Shared by every request handler.
 pub struct AppState {
@@ -56,12 +56,20 @@ fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensi
 impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
-        let feed = FeedHandle::spawn_simulated(&settings.feed, shutdown.clone());
+        let feed = match settings.feed.source {
+            FeedSource::Simulated => FeedHandle::spawn_simulated(&settings.feed, shutdown.clone()),
+            FeedSource::Nats => {
+                FeedHandle::spawn_nats(&settings, shutdown.clone()).map_err(io::Error::other)?
+            }
+        };
+        let node: Arc<str> = settings.server.node().into();
+        tracing::info!(node = %node, source = ?settings.feed.source, "feed started");
         let sessions = TaskTracker::new();
         let metrics = Metrics::new(feed.clone());
         let state = web::Data::new(AppState {
             session: SessionContext {
                 feed: feed.clone(),
+                node,
                 ws: Arc::new(settings.ws.clone()),
                 shutdown: shutdown.clone(),
                 metrics: Arc::clone(&metrics),

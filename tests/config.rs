@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ticker::settings::{Settings, SettingsError, Sources};
+use ticker::settings::{FeedSource, Settings, SettingsError, Sources};
 
 fn vars(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
     Some(
@@ -28,6 +28,39 @@ fn defaults_are_valid() {
     assert!(settings.feed.symbols.len() >= 20);
     assert_eq!(settings.server.port, 8080);
     assert!(settings.feed.seed.is_none());
+    assert_eq!(
+        settings.feed.source,
+        FeedSource::Simulated,
+        "single process by default"
+    );
+    assert_eq!(settings.nats.subject_prefix, "ticker");
+}
+
+/// The cluster settings load from variables, as compose sets them, and from `config/docker.toml`.
+#[test]
+fn cluster_settings_load() {
+    let settings = Settings::load(&Sources {
+        config_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/config").into()),
+        environment: Some("docker".into()),
+        env_vars: vars(&[
+            ("TICKER__FEED__SOURCE", "nats"),
+            ("TICKER__SERVER__NODE_ID", "edge-7"),
+        ]),
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(settings.feed.source, FeedSource::Nats);
+    assert_eq!(settings.nats.url, "nats://nats:4222");
+    assert_eq!(settings.server.node(), "edge-7");
+    assert_eq!(settings.server.host, "0.0.0.0");
+    assert_eq!(
+        settings.nats.reconnect_delay(1).as_millis(),
+        u128::from(settings.nats.reconnect_min_ms)
+    );
+    assert_eq!(
+        settings.nats.reconnect_delay(50).as_millis(),
+        u128::from(settings.nats.reconnect_max_ms)
+    );
 }
 
 /// Each layer overrides the one before: env file, then --config file, then variables.
@@ -169,6 +202,39 @@ fn validation_names_the_key() {
         ),
         ("[ws]\nmax_subscriptions = 0\n", &[], "ws.max_subscriptions"),
         ("[log]\nlevel = \"info,[[[\"\n", &[], "log.level"),
+        ("[server]\nnode_id = \" \"\n", &[], "server.node_id"),
+        ("", &[("TICKER__NATS__URL", " ")], "nats.url"),
+        (
+            "",
+            &[("TICKER__NATS__SUBJECT_PREFIX", "ticker.>")],
+            "nats.subject_prefix",
+        ),
+        (
+            "[nats]\nsubject_prefix = \"a..b\"\n",
+            &[],
+            "nats.subject_prefix",
+        ),
+        ("[nats]\nuser = \"u\"\n", &[], "nats.password"),
+        (
+            "[nats]\nuser = \"u\"\npassword = \"p\"\ntoken = \"t\"\n",
+            &[],
+            "nats.token",
+        ),
+        (
+            "[nats]\nreconnect_min_ms = 0\n",
+            &[],
+            "nats.reconnect_min_ms",
+        ),
+        (
+            "[nats]\nreconnect_min_ms = 5000\nreconnect_max_ms = 100\n",
+            &[],
+            "nats.reconnect_max_ms",
+        ),
+        (
+            "[nats]\nrequest_timeout_ms = 0\n",
+            &[],
+            "nats.request_timeout_ms",
+        ),
     ];
     for (file, env, key) in cases {
         assert_eq!(invalid_key(file, env), *key, "case {file:?} {env:?}");
@@ -183,6 +249,7 @@ fn malformed_settings_are_load_errors() {
         ("[server]\nport = \"eighty\"\n", "port"),
         ("[server]\nprot = 80\n", "prot"),
         ("[log]\nformat = \"xml\"\n", "xml"),
+        ("[feed]\nsource = \"kafka\"\n", "kafka"),
     ] {
         let file = write(dir.path(), "bad.toml", text);
         let err = Settings::load(&Sources {

@@ -68,6 +68,7 @@ fn every_type_and_code_is_documented() {
         "\"type\":\"snapshot\"",
         "\"type\":\"quotes\"",
         "\"type\":\"pong\"",
+        "\"type\":\"status\"",
         "\"type\":\"error\"",
         "`bad_request`",
         "`unknown_symbol`",

@@ -52,8 +52,10 @@ async fn welcome_describes_session() {
             symbols,
             heartbeat_interval_ms,
             idle_timeout_ms,
+            node,
         } => {
             assert_eq!(version, 1);
+            assert!(!node.is_empty(), "welcome names the node");
             assert!(!session_id.is_empty());
             assert_eq!(symbols.len(), 22);
             assert!(symbols.contains(&"AAPL".to_string()));

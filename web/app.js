@@ -7,7 +7,12 @@ import { PriceChart } from "./lib/price-chart.js";
 import { PriceHistory } from "./lib/price-history.js";
 import { QuoteTable } from "./lib/quote-table.js";
 import { RollingWindow } from "./lib/stats.js";
-import { showConnectionState, showMessageAge, showThroughput } from "./lib/status-bar.js";
+import {
+  showConnectionState,
+  showFeedStatus,
+  showMessageAge,
+  showThroughput,
+} from "./lib/status-bar.js";
 import { loadSymbols, saveSymbols } from "./lib/symbol-store.js";
 
 const CHART_SPAN_MS = 5 * 60_000;
@@ -64,6 +69,9 @@ function handle(message) {
     case "quotes":
       rate.add(message.quotes.length);
       receive(message.quotes, true);
+      break;
+    case "status":
+      showFeedStatus(message);
       break;
     case "error":
       refused(message);

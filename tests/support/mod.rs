@@ -2,6 +2,8 @@
 //! and a raw-frame client for what a library will not do (stay silent, send invalid frames).
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -158,7 +160,13 @@ impl Drop for ServerProcess {
 /// Starts the `ticker` binary on a free port with JSON logs and extra `TICKER__…` variables;
 /// returns the process and its bound address.
 pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
+    start_process(&[], vars)
+}
+
+/// Like `start_server`, with command-line arguments (`publish`, `serve`, `--config …`).
+pub fn start_process(args: &[&str], vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
+        .args(args)
         .envs(vars.iter().copied())
         .env("TICKER__SERVER__PORT", "0")
         .env("TICKER__LOG__FORMAT", "json")
@@ -194,6 +202,20 @@ pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
             return (server, addr);
         }
     }
+}
+
+/// Connects a well-behaved client to any server address; returns it and its `welcome`.
+pub async fn connect_ws(addr: SocketAddr, path: &str) -> (Client, ServerMessage) {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
+        .await
+        .expect("the WebSocket upgrade succeeds");
+    let mut client = Client::new(ws);
+    let welcome = client.recv().await;
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "expected welcome first, got {welcome:?}"
+    );
+    (client, welcome)
 }
 
 /// A well-behaved client: it answers pings (tungstenite does, while reading) and speaks JSON.

@@ -17,6 +17,9 @@ export const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 export const millis = (ms) => `${integer.format(ms)} ms`;
 
+/** A Unix time in ms as a wall-clock time, e.g. 14:03:27. */
+export const clockTime = (ms) => new Date(ms).toLocaleTimeString("en-GB");
+
 export function bytes(n) {
   if (n < 1000) return `${n} B`;
   if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;

@@ -1,14 +1,35 @@
 // The dashboard's always-visible header figures: connection state, message age, rate, latency.
 
-import { connectionLabel, millis, seconds, showFigure } from "./format.js";
+import { clockTime, connectionLabel, millis, seconds, showFigure } from "./format.js";
 import { percentile } from "./stats.js";
 
 const $ = (selector) => document.querySelector(selector);
 
+let connection = { state: "connecting", attempt: 0 };
+/** Unix ms since which the server's feed is stale (a cluster edge lost its broker), 0 if live. */
+let staleSince = 0;
+
 export function showConnectionState(state, attempt) {
+  connection = { state, attempt };
+  // A new session tells us again, right after its welcome, if its feed is stale.
+  if (state !== "live") staleSince = 0;
+  render();
+}
+
+/** A `status` message: the connection is fine, but quotes may not be flowing behind it. */
+export function showFeedStatus(status) {
+  staleSince = status.feed === "stale" ? (status.since ?? Date.now()) : 0;
+  render();
+}
+
+function render() {
+  const stale = connection.state === "live" && staleSince > 0;
+  const state = stale ? "stale" : connection.state;
   const status = $("#status");
   status.dataset.state = state;
-  status.textContent = connectionLabel(state, attempt);
+  status.textContent = stale
+    ? `feed stale since ${clockTime(staleSince)}`
+    : connectionLabel(connection.state, connection.attempt);
   // Lets the stylesheet dim prices that are no longer live.
   document.body.dataset.connection = state;
 }

@@ -1,0 +1,200 @@
+//! The NATS side of cluster mode, shared by `ticker publish` and edges: connect options from
+//! `[nats]`, the subjects, and the two message shapes on the wire (see docs/cluster.md).
+//!
+//! A quote message is `{"epoch":E,"quote":{…}}` on `{prefix}.quotes.{SYMBOL}`; a snapshot reply
+//! is `{"epoch":E,"quotes":[{…},…]}`. `E` identifies one run of the publisher: its start time in
+//! Unix milliseconds, so a later run has a larger epoch. The publisher writes both by joining
+//! quote JSON it serialized once; edges parse them into the same `Quote` type clients get.
+
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, Event, ServerAddr};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::protocol::join;
+use crate::quote::Quote;
+use crate::settings::NatsSettings;
+
+/// Why the NATS connection could not be set up from the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot read nats.credentials_file {path}: {source}")]
+    Credentials {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid nats.url {url}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+}
+
+/// Subjects under one prefix.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `{prefix}.quotes.{SYMBOL}`. A '.' in a symbol (`BRK.B`) would split the subject into two
+    /// tokens, so it becomes '_' (which symbols never contain): `ticker.quotes.BRK_B`.
+    pub fn quote(&self, symbol: &str) -> String {
+        format!("{}.quotes.{}", self.prefix, symbol.replace('.', "_"))
+    }
+
+    /// Every quote subject: `{prefix}.quotes.>`.
+    pub fn all_quotes(&self) -> String {
+        format!("{}.quotes.>", self.prefix)
+    }
+
+    /// Where edges ask the publisher for the latest state of every symbol.
+    pub fn snapshot(&self) -> String {
+        format!("{}.snapshot", self.prefix)
+    }
+}
+
+/// One quote message as edges read it.
+#[derive(Debug, Deserialize)]
+pub struct QuoteMessage {
+    pub epoch: u64,
+    pub quote: Quote,
+}
+
+/// A snapshot reply as edges read it.
+#[derive(Debug, Deserialize)]
+pub struct SnapshotReply {
+    pub epoch: u64,
+    pub quotes: Vec<Quote>,
+}
+
+/// `{"epoch":E,"quote":…}` around a quote already serialized as JSON.
+pub fn quote_message(epoch: u64, quote_json: &str) -> String {
+    join(&format!(r#"{{"epoch":{epoch},"quote":"#), [quote_json], "}")
+}
+
+/// `{"epoch":E,"quotes":[…]}` around quotes already serialized as JSON.
+pub fn snapshot_reply<'a>(epoch: u64, quotes: impl IntoIterator<Item = &'a str>) -> String {
+    join(&format!(r#"{{"epoch":{epoch},"quotes":["#), quotes, "]}")
+}
+
+/// The servers of `nats.url`, comma-separated.
+pub fn parse_urls(urls: &str) -> Result<Vec<ServerAddr>, NatsError> {
+    urls.split(',')
+        .map(|url| {
+            url.trim()
+                .parse::<ServerAddr>()
+                .map_err(|e| NatsError::Url {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Connection events the caller wants to react to; everything else is only logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Up,
+    Down,
+}
+
+/// Capacity of the connection-event channel; events are rare (one per connect or disconnect).
+const EVENT_BUFFER: usize = 16;
+
+/// Connect options from `[nats]`: authentication, TLS, backoff, and a channel of link changes.
+/// Connecting happens in the background and is retried forever, so neither the publisher nor an
+/// edge needs the broker to be up before it starts.
+pub fn connect_options(
+    settings: &NatsSettings,
+    name: &str,
+) -> Result<(ConnectOptions, mpsc::Receiver<Link>), NatsError> {
+    let mut options = match &settings.credentials_file {
+        Some(path) => {
+            let credentials_error = |source| NatsError::Credentials {
+                path: path.display().to_string(),
+                source,
+            };
+            let text = std::fs::read_to_string(path).map_err(credentials_error)?;
+            ConnectOptions::with_credentials(&text).map_err(credentials_error)?
+        }
+        None => ConnectOptions::new(),
+    };
+    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &settings.token {
+        options = options.token(token.clone());
+    }
+    if let Some(ca) = &settings.tls_ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    let backoff = settings.clone();
+    let (links_tx, links) = mpsc::channel(EVENT_BUFFER);
+    let options = options
+        .name(name)
+        .require_tls(settings.tls_required)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(2))
+        .reconnect_delay_callback(move |attempts| backoff.reconnect_delay(attempts))
+        .event_callback(move |event| {
+            let links = links_tx.clone();
+            async move {
+                let link = match event {
+                    Event::Connected => Link::Up,
+                    Event::Disconnected => Link::Down,
+                    // async-nats logs every event itself.
+                    _ => return,
+                };
+                // The receiver is gone only when its owner stopped; nobody needs the event then.
+                let _ = links.send(link).await;
+            }
+        });
+    Ok((options, links))
+}
+
+/// Connects in the background; fails only for unusable settings, never for an absent broker.
+pub async fn connect(
+    settings: &NatsSettings,
+    name: &str,
+) -> Result<(async_nats::Client, mpsc::Receiver<Link>), NatsError> {
+    let (options, links) = connect_options(settings, name)?;
+    let client = options
+        .connect(parse_urls(&settings.url)?)
+        .await
+        .map_err(|source| NatsError::Connect {
+            url: settings.url.clone(),
+            source,
+        })?;
+    Ok((client, links))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The joined envelopes parse back into the types edges read.
+    #[test]
+    fn envelopes_round_trip() {
+        let quote = r#"{"symbol":"BRK.B","price":1.5,"bid":1.4,"ask":1.6,"open":1.0,"high":2.0,"low":0.5,"change":0.5,"change_pct":50.0,"volume":100,"seq":3,"ts":9}"#;
+        let message: QuoteMessage = serde_json::from_str(&quote_message(77, quote)).unwrap();
+        assert_eq!((message.epoch, message.quote.seq), (77, 3));
+        let reply: SnapshotReply =
+            serde_json::from_str(&snapshot_reply(78, [quote, quote])).unwrap();
+        assert_eq!((reply.epoch, reply.quotes.len()), (78, 2));
+        let subjects = Subjects::new("ticker");
+        assert_eq!(subjects.quote("BRK.B"), "ticker.quotes.BRK_B");
+        assert_eq!(subjects.all_quotes(), "ticker.quotes.>");
+        assert_eq!(subjects.snapshot(), "ticker.snapshot");
+    }
+}

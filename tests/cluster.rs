@@ -1,0 +1,323 @@
+//! Cluster mode with a real `nats-server` started on a free port and the real `ticker` binary as
+//! publisher and edges, run with the same commands and settings as `docker-compose.yml` (checked
+//! by `tests/compose.rs`). Without `nats-server` these tests are skipped,
+//! except under CI, where that is a failure.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use async_nats::Client as NatsClient;
+use serde_json::{Value, json};
+use support::cluster::{Nats, edge, edge_with, publisher, require_nats, terminate, wait_ready};
+use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
+use ticker::protocol::{FeedState, ServerMessage};
+use ticker::quote::Quote;
+
+/// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
+async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
+    client
+        .send_json(json!({"op": "subscribe", "symbols": [symbols]}))
+        .await;
+    loop {
+        match client.recv_control().await {
+            ServerMessage::Subscribed { .. } => {}
+            ServerMessage::Snapshot { quotes } => return seqs.snapshot(&quotes),
+            ServerMessage::Status { .. } => {}
+            other => panic!("expected subscribed and snapshot, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until `n` quotes frames arrived; returns their quotes, checked for monotonic seq.
+async fn quotes(client: &mut Client, n: usize, seqs: &mut SeqTracker) -> Vec<Quote> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => {
+                seqs.update(&quotes);
+                all.extend(quotes);
+            }
+            other => panic!("expected quotes, got {other:?}"),
+        }
+    }
+    all
+}
+
+fn node_of(welcome: &ServerMessage) -> &str {
+    match welcome {
+        ServerMessage::Welcome { node, .. } => node,
+        other => panic!("not a welcome: {other:?}"),
+    }
+}
+
+/// Two edges behind one publisher push the same quote for every (symbol, seq) they both send,
+/// name their nodes in `welcome`, and poll the same state with the same ETag.
+#[tokio::test]
+async fn two_edges_serve_the_same_market() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "7");
+    let (_a, addr_a) = edge(&nats, "edge-a").await;
+    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let mut clients = Vec::new();
+    for (addr, node) in [(addr_a, "edge-a"), (addr_b, "edge-b")] {
+        let (mut client, welcome) = connect_ws(addr, "/ws").await;
+        assert_eq!(node_of(&welcome), node);
+        let mut seqs = SeqTracker::default();
+        subscribe(&mut client, "*", &mut seqs).await;
+        clients.push((client, seqs));
+    }
+    let mut seen: Vec<HashMap<(String, u64), Quote>> = Vec::new();
+    for (client, seqs) in &mut clients {
+        let got = quotes(client, 20, seqs).await;
+        seen.push(
+            got.into_iter()
+                .map(|q| ((q.symbol.clone(), q.seq), q))
+                .collect(),
+        );
+    }
+    // Both clients listened at overlapping times; whatever both saw must be identical.
+    let (a, b) = (&seen[0], &seen[1]);
+    let common: Vec<_> = a.keys().filter(|k| b.contains_key(*k)).collect();
+    assert!(!common.is_empty(), "the edges sent overlapping quotes");
+    for key in common {
+        assert_eq!(a[key], b[key], "edges disagree on {key:?}");
+    }
+    // Polling: both edges serve the same body, given a moment between two ticks.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (body_a, etag_a) = poll(addr_a).await;
+        let (body_b, etag_b) = poll(addr_b).await;
+        if body_a == body_b {
+            assert_eq!(body_a["quotes"].as_array().map(Vec::len), Some(22));
+            // So a conditional poll that the balancer sends to the other edge still gets 304.
+            assert_eq!(etag_a, etag_b, "the same state has the same validator");
+            break;
+        }
+        assert!(Instant::now() < deadline, "polls never agreed");
+    }
+}
+
+/// `GET /api/quotes`: the body and its ETag.
+async fn poll(addr: SocketAddr) -> (Value, String) {
+    let response = reqwest::get(format!("http://{addr}/api/quotes"))
+        .await
+        .expect("poll");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    (response.json().await.expect("JSON body"), etag)
+}
+
+/// NATS down: the socket stays open, clients hear `stale`, `/readyz` is 503; NATS back: `live`,
+/// and quotes flow again with seq above everything before, with nothing restarted.
+#[tokio::test]
+async fn broker_loss_goes_stale_and_recovers() {
+    if !require_nats() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let _publisher = publisher(&nats, "11");
+    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "*", &mut seqs).await;
+    quotes(&mut client, 3, &mut seqs).await;
+
+    nats.stop();
+    let since = loop {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            ServerMessage::Status {
+                feed: FeedState::Stale,
+                since: Some(since),
+            } => break since,
+            other => panic!("expected quotes or stale, got {other:?}"),
+        }
+    };
+    assert!(since > 0);
+    wait_ready(addr, 503).await;
+    client.send_json(json!({"op": "ping", "id": 1})).await;
+    assert_eq!(client.recv().await, ServerMessage::Pong { id: json!(1) });
+    // A client arriving now hears about it right after its welcome.
+    let (mut late, _) = connect_ws(addr, "/ws").await;
+    assert!(matches!(
+        late.recv().await,
+        ServerMessage::Status {
+            feed: FeedState::Stale,
+            ..
+        }
+    ));
+
+    nats.restart();
+    loop {
+        match client.recv().await {
+            ServerMessage::Status {
+                feed: FeedState::Live,
+                since: None,
+            } => break,
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            other => panic!("expected live, got {other:?}"),
+        }
+    }
+    wait_ready(addr, 200).await;
+    quotes(&mut client, 5, &mut seqs).await;
+}
+
+/// A publisher killed: the edge, still connected to NATS, turns stale after
+/// `nats.stale_after_ms` of silence. A new publisher with another seed: live again, and every
+/// symbol's seq keeps rising on the same connection.
+#[tokio::test]
+async fn publisher_restart_keeps_seq_monotonic() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let first = publisher(&nats, "1");
+    let silence = [("TICKER__NATS__STALE_AFTER_MS", "1000")];
+    let (_edge, addr) = edge_with(&nats, "edge-a", &silence).await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "*", &mut seqs).await;
+    quotes(&mut client, 10, &mut seqs).await;
+
+    drop(first);
+    until_status(&mut client, FeedState::Stale, &mut seqs).await;
+    wait_ready(addr, 503).await;
+    // Everything the old run sent has arrived; all that follows comes from the new run.
+    let before = seqs.last.clone();
+    let _second = publisher(&nats, "2");
+    until_status(&mut client, FeedState::Live, &mut seqs).await;
+    let after = quotes(&mut client, 10, &mut seqs).await;
+    for q in &after {
+        assert!(q.seq > before[&q.symbol], "{} restarted its seq", q.symbol);
+    }
+}
+
+/// Reads quotes (checking their seq) until a `status` with `feed`.
+async fn until_status(client: &mut Client, feed: FeedState, seqs: &mut SeqTracker) {
+    loop {
+        match client.recv().await {
+            ServerMessage::Quotes { quotes } => seqs.update(&quotes),
+            ServerMessage::Status { feed: got, .. } if got == feed => return,
+            other => panic!("expected quotes or a {feed:?} status, got {other:?}"),
+        }
+    }
+}
+
+/// An edge killed: its client is disconnected, reconnects to the other edge and gets a full
+/// snapshot there.
+#[tokio::test]
+async fn killed_edge_clients_move_to_the_other() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "3");
+    let (a, addr_a) = edge(&nats, "edge-a").await;
+    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let (mut client, _) = connect_ws(addr_a, "/ws?symbols=*").await;
+    let mut seqs = SeqTracker::default();
+    quotes_after_snapshot(&mut client, &mut seqs).await;
+    drop(a);
+    // Whatever was in flight, then the end of the connection (a Close or just EOF).
+    while let Event::Message(_) = client.next_event().await {}
+    let (mut client, welcome) = connect_ws(addr_b, "/ws?symbols=*").await;
+    assert_eq!(node_of(&welcome), "edge-b");
+    let snapshot = quotes_after_snapshot(&mut client, &mut SeqTracker::default()).await;
+    assert_eq!(snapshot.len(), 22, "a full snapshot on the other edge");
+}
+
+/// Reads `subscribed` and the snapshot that follows `?symbols=`; returns the snapshot.
+async fn quotes_after_snapshot(client: &mut Client, seqs: &mut SeqTracker) -> Vec<Quote> {
+    loop {
+        match client.recv_control().await {
+            ServerMessage::Subscribed { .. } => {}
+            ServerMessage::Snapshot { quotes } => {
+                seqs.snapshot(&quotes);
+                return quotes;
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    }
+}
+
+/// Duplicates, older seqs and an older epoch published straight onto the quote subject never
+/// reach clients, and seq never goes backwards.
+#[tokio::test]
+async fn duplicate_and_old_messages_never_reach_clients() {
+    if !require_nats() {
+        return;
+    }
+    let nats = Nats::start();
+    let _publisher = publisher(&nats, "5");
+    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    let mut seqs = SeqTracker::default();
+    subscribe(&mut client, "AAPL", &mut seqs).await;
+    quotes(&mut client, 2, &mut seqs).await;
+
+    let nats_client: NatsClient = async_nats::connect(nats.url()).await.expect("connect");
+    let reply = nats_client
+        .request("ticker.snapshot", Default::default())
+        .await
+        .expect("the publisher answers snapshot requests");
+    let snapshot: Value = serde_json::from_slice(&reply.payload).unwrap();
+    let epoch = snapshot["epoch"].as_u64().unwrap();
+    let mut aapl: Value = snapshot["quotes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["symbol"] == "AAPL")
+        .unwrap()
+        .clone();
+    // A marker price no real quote has, on messages that must all be dropped.
+    aapl["price"] = json!(0.01);
+    let seq = aapl["seq"].as_u64().unwrap();
+    for (e, s) in [
+        (epoch, seq),
+        (epoch, seq.saturating_sub(3)),
+        (epoch - 1, seq + 1000),
+    ] {
+        aapl["seq"] = json!(s);
+        let message = json!({"epoch": e, "quote": aapl}).to_string();
+        nats_client
+            .publish("ticker.quotes.AAPL", message.into())
+            .await
+            .unwrap();
+    }
+    nats_client.flush().await.unwrap();
+    for q in quotes(&mut client, 10, &mut seqs).await {
+        assert_ne!(
+            q.price, 0.01,
+            "a duplicate or old message reached the client: {q:?}"
+        );
+    }
+}
+
+/// With the broker gone, SIGTERM still stops publisher and edge promptly: the edge's clients
+/// get Close 1001, and both processes exit 0 without waiting for NATS.
+#[tokio::test]
+async fn sigterm_stops_everything_without_a_broker() {
+    if !require_nats() {
+        return;
+    }
+    let mut nats = Nats::start();
+    let (mut publisher, _) = publisher(&nats, "13");
+    let (mut edge, addr) = edge(&nats, "edge-a").await;
+    let (mut client, _) = connect_ws(addr, "/ws").await;
+    nats.stop();
+    assert!(matches!(
+        client.recv_control().await,
+        ServerMessage::Status {
+            feed: FeedState::Stale,
+            ..
+        }
+    ));
+    assert_eq!(terminate(&mut publisher).await, Some(0));
+    let (edge_exit, close) = tokio::join!(terminate(&mut edge), client.recv_close());
+    assert_eq!((edge_exit, close), (Some(0), 1001));
+}
