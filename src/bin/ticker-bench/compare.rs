@@ -52,16 +52,18 @@ pub struct CompareArgs {
 
 /// What one client showed and what it cost.
 #[derive(Debug, Default)]
-struct Side {
-    shown: u64,
-    missed: u64,
-    staleness: Samples,
-    requests: u64,
-    bytes: Arc<ByteCounts>,
+pub struct Side {
+    pub shown: u64,
+    pub missed: u64,
+    pub staleness: Samples,
+    pub requests: u64,
+    /// Polls answered 304 Not Modified.
+    pub not_modified: u64,
+    pub bytes: Arc<ByteCounts>,
 }
 
 /// (symbol, seq) → ts of that update, as the push client saw it.
-type History = Arc<Mutex<HashMap<(String, u64), u64>>>;
+pub type History = Arc<Mutex<HashMap<(String, u64), u64>>>;
 
 pub async fn run(args: CompareArgs) -> Result<(), BenchError> {
     let uri: hyper::Uri = args.url.parse()?;
@@ -90,7 +92,8 @@ pub async fn run(args: CompareArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-async fn push(
+/// A WebSocket client on `symbols` until `until`; records every update it sees in `history`.
+pub async fn push(
     authority: &str,
     symbols: &str,
     until: Instant,
@@ -154,7 +157,9 @@ struct PollBody {
     quotes: Vec<Quote>,
 }
 
-async fn poll(
+/// Polls `/api/quotes?symbols=…` (all quotes for `*`) every `interval` with `If-None-Match`
+/// until `until`; staleness of each newly shown quote is looked up in `history`.
+pub async fn poll(
     authority: &str,
     symbols: &str,
     interval: Duration,
@@ -167,7 +172,11 @@ async fn poll(
     let io = TokioIo::new(CountingStream::new(tcp, side.bytes.clone()));
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(connection);
-    let path = format!("/api/quotes?symbols={symbols}");
+    let path = if symbols == "*" {
+        "/api/quotes".to_owned()
+    } else {
+        format!("/api/quotes?symbols={symbols}")
+    };
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut etag = None;
@@ -193,6 +202,7 @@ async fn poll(
         }
         let body = response.into_body().collect().await?.to_bytes();
         if status == StatusCode::NOT_MODIFIED {
+            side.not_modified += 1;
             continue;
         }
         let now = now_ms();

@@ -1,11 +1,13 @@
 //! `ticker-bench`: load and comparison tool for a running `ticker` server (loopback only).
 //!
 //! - `push`: N WebSocket clients (some optionally slow); delivery, latency, server CPU and memory.
+//! - `poll`: M HTTP pollers: requests, 304s, staleness, missed updates, server CPU and memory.
 //! - `compare`: one WebSocket client against one HTTP poller on the same symbols.
 
 mod compare;
 mod counting;
 mod histogram;
+mod poll;
 mod process;
 mod push;
 mod scan;
@@ -26,6 +28,8 @@ struct Cli {
 enum Command {
     /// N WebSocket clients: throughput, latency, seq gaps, server CPU and RSS.
     Push(push::PushArgs),
+    /// M HTTP clients polling /api/quotes: requests, staleness, missed updates, server CPU.
+    Poll(poll::PollArgs),
     /// Push versus polling on the same symbols: shown, missed, staleness, requests, bytes.
     Compare(compare::CompareArgs),
 }
@@ -54,6 +58,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Push(args) => push::run(args).await,
+        Command::Poll(args) => poll::run(args).await,
         Command::Compare(args) => compare::run(args).await,
     };
     match result {

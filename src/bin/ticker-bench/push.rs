@@ -148,7 +148,7 @@ pub async fn run(args: PushArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn progress(line: &str) {
+pub fn progress(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[2K{line}");
     let _ = err.flush();

@@ -10,6 +10,10 @@ impl Samples {
         self.values.push(value);
     }
 
+    pub fn extend(&mut self, other: &Samples) {
+        self.values.extend_from_slice(&other.values);
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
