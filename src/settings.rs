@@ -38,6 +38,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_ms: u64,
     /// This node's name in `welcome`; absent means the host name (or a random one).
     pub node_id: Option<String>,
+    /// SO_SNDBUF of every accepted connection, in bytes (Linux doubles it); 0 leaves the kernel's
+    /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
+    pub send_buffer_bytes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +214,11 @@ impl Settings {
             s.server.shutdown_timeout_ms > 0,
             "server.shutdown_timeout_ms",
             "must be positive",
+        )?;
+        ensure(
+            s.server.send_buffer_bytes == 0 || s.server.send_buffer_bytes >= 4096,
+            "server.send_buffer_bytes",
+            "must be 0 (kernel autotuning) or at least 4096",
         )?;
         ensure(
             s.feed.tick_interval_ms > 0,

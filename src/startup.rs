@@ -43,13 +43,21 @@ pub fn raise_open_file_limit() {
     }
 }
 
-/// Quotes are small frames that must leave at once: Nagle's algorithm would hold them back
-/// waiting for the previous segment's ACK (tens of milliseconds with delayed ACKs).
-fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(e) = tcp.set_nodelay(true)
-    {
+/// Sets up each accepted socket. Quotes are small frames that must leave at once: Nagle's
+/// algorithm would hold them back waiting for the previous segment's ACK (tens of milliseconds
+/// with delayed ACKs). A bounded send buffer makes a client that stops reading show up as
+/// backpressure (and conflation) within seconds instead of after megabytes of kernel memory.
+fn tune_socket(connection: &dyn std::any::Any, send_buffer_bytes: u32) {
+    let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "cannot disable Nagle's algorithm");
+    }
+    if send_buffer_bytes > 0
+        && let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer_bytes as usize)
+    {
+        tracing::debug!(error = %e, "cannot set the send buffer size");
     }
 }
 
@@ -79,6 +87,7 @@ impl Application {
             metrics,
             sessions: sessions.clone(),
         });
+        let send_buffer_bytes = settings.server.send_buffer_bytes;
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -88,7 +97,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(routes::configure)
         })
-        .on_connect(disable_nagle)
+        .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
         .workers(workers)
         .backlog(4096)
         .disable_signals()

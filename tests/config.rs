@@ -165,6 +165,11 @@ fn validation_names_the_key() {
     let cases: &[InvalidCase] = &[
         (
             "",
+            &[("TICKER__SERVER__SEND_BUFFER_BYTES", "100")],
+            "server.send_buffer_bytes",
+        ),
+        (
+            "",
             &[("TICKER__WS__HEARTBEAT_INTERVAL_MS", "15000")],
             "ws.heartbeat_interval_ms",
         ),

@@ -35,6 +35,26 @@ pub fn usage(pid: u32) -> Option<Usage> {
     })
 }
 
+/// The sum over `pids`; `None` if the list is empty or one of them cannot be read.
+pub fn total_usage(pids: &[u32]) -> Option<Usage> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(
+        Usage {
+            cpu_us: 0,
+            rss_bytes: 0,
+        },
+        |sum, &pid| {
+            let u = usage(pid)?;
+            Some(Usage {
+                cpu_us: sum.cpu_us + u.cpu_us,
+                rss_bytes: sum.rss_bytes + u.rss_bytes,
+            })
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     /// Reading our own process gives a plausible RSS and CPU time.

@@ -24,9 +24,10 @@ use crate::scan::Scanner;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushArgs {
-    /// The server's address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: SocketAddr,
+    /// The server's address; several, comma-separated, spread the clients round-robin (for
+    /// example over the edges of a cluster).
+    #[arg(long, default_value = "127.0.0.1:8080", value_delimiter = ',')]
+    pub addr: Vec<SocketAddr>,
     /// The path and query each client opens.
     #[arg(long, default_value = "/ws?symbols=*")]
     pub path: String,
@@ -42,9 +43,10 @@ pub struct PushArgs {
     /// Seconds measured.
     #[arg(long, default_value_t = 30)]
     pub duration_secs: u64,
-    /// The server's pid, to report its CPU and memory (read from /proc).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's pid, to report its CPU and memory (read from /proc); several,
+    /// comma-separated, are added up (every process of a cluster).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Share of clients (0 to 1) that never read their socket.
     #[arg(long, default_value_t = 0.0)]
     pub slow_share: f64,
@@ -64,6 +66,8 @@ pub struct PushArgs {
 struct Counters {
     held: AtomicU64,
     failed: AtomicU64,
+    /// Why the first failed connection failed.
+    first_failure: std::sync::Mutex<Option<String>>,
     dropped: AtomicU64,
     frames: AtomicU64,
     quotes: AtomicU64,
@@ -84,7 +88,7 @@ struct Snapshot {
 }
 
 impl Counters {
-    fn snapshot(&self, server_pid: Option<u32>) -> Snapshot {
+    fn snapshot(&self, server_pid: &[u32]) -> Snapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Snapshot {
             frames: get(&self.frames),
@@ -93,7 +97,7 @@ impl Counters {
             gaps: get(&self.gaps),
             dropped: get(&self.dropped),
             at: Instant::now(),
-            server: server_pid.and_then(process::usage),
+            server: process::total_usage(server_pid),
         }
     }
 }
@@ -104,7 +108,10 @@ pub async fn run(args: PushArgs) -> Result<(), BenchError> {
             "--slow-share must be between 0 and 1".into(),
         ));
     }
-    let idle_server = args.server_pid.and_then(process::usage);
+    if args.addr.is_empty() {
+        return Err(BenchError::Usage("--addr needs an address".into()));
+    }
+    let idle_server = process::total_usage(&args.server_pid);
     let counters = Arc::new(Counters::default());
     let latency = Arc::new(Histogram::default());
     let stop = CancellationToken::new();
@@ -115,7 +122,7 @@ pub async fn run(args: PushArgs) -> Result<(), BenchError> {
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
 
     latency.reset();
-    let start = counters.snapshot(args.server_pid);
+    let start = counters.snapshot(&args.server_pid);
     let window = Duration::from_secs(args.duration_secs);
     while start.at.elapsed() < window {
         tokio::time::sleep(Duration::from_secs(1).min(window.saturating_sub(start.at.elapsed())))
@@ -127,7 +134,7 @@ pub async fn run(args: PushArgs) -> Result<(), BenchError> {
             args.duration_secs
         ));
     }
-    let end = counters.snapshot(args.server_pid);
+    let end = counters.snapshot(&args.server_pid);
     stop.cancel();
     progress("");
 
@@ -176,10 +183,11 @@ async fn connect_all(
                 0,
                 1 + (started % usize::from(args.source_addrs.max(1))) as u8,
             );
+            let server = args.addr[started % args.addr.len()];
             let client = Client {
-                server: args.addr,
+                server,
                 source,
-                url: format!("ws://{}{}", args.addr, args.path),
+                url: format!("ws://{server}{}", args.path),
                 slow: is_slow(started, slow_clients, args.clients),
                 counters: counters.clone(),
                 latency: latency.clone(),
@@ -216,6 +224,9 @@ fn is_slow(i: usize, slow: usize, total: usize) -> bool {
     i * slow / total != (i + 1) * slow / total
 }
 
+/// SO_RCVBUF of a slow client (the kernel doubles it).
+const SLOW_RECV_BUFFER: u32 = 16 * 1024;
+
 struct Client {
     server: SocketAddr,
     source: Ipv4Addr,
@@ -229,9 +240,18 @@ struct Client {
 
 impl Client {
     async fn run(self) {
-        let Ok(mut ws) = self.connect().await else {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            return;
+        let mut ws = match self.connect().await {
+            Ok(ws) => ws,
+            Err(e) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .counters
+                    .first_failure
+                    .lock()
+                    .expect("no holder of this lock panics");
+                first.get_or_insert_with(|| e.to_string());
+                return;
+            }
         };
         self.counters.held.fetch_add(1, Ordering::Relaxed);
         if self.slow {
@@ -266,6 +286,11 @@ impl Client {
         Box<dyn std::error::Error + Send + Sync>,
     > {
         let socket = TcpSocket::new_v4()?;
+        if self.slow {
+            // A slow client's small window, as on a congested link: on loopback the kernel
+            // would otherwise buffer tens of MB for it before the server saw any backpressure.
+            socket.set_recv_buffer_size(SLOW_RECV_BUFFER)?;
+        }
         socket.bind(SocketAddr::V4(SocketAddrV4::new(self.source, 0)))?;
         let tcp = socket.connect(self.server).await?;
         tcp.set_nodelay(true)?;
@@ -317,6 +342,7 @@ struct Report {
     slow_clients: usize,
     held: u64,
     failed: u64,
+    first_failure: Option<String>,
     dropped: u64,
     secs: f64,
     frames: u64,
@@ -354,6 +380,11 @@ impl Report {
             slow_clients,
             held,
             failed: counters.failed.load(Ordering::Relaxed),
+            first_failure: counters
+                .first_failure
+                .lock()
+                .expect("no holder of this lock panics")
+                .clone(),
             dropped: end.dropped,
             secs,
             frames,
@@ -396,6 +427,9 @@ impl Report {
             "connections held/failed/dropped",
             format!("{}/{}/{}", self.held, self.failed, self.dropped),
         );
+        if let Some(why) = &self.first_failure {
+            row("first connect failure", why.clone());
+        }
         row("frames/s", format!("{:.0}", self.frames as f64 / self.secs));
         row("quotes/s", format!("{:.0}", self.quotes as f64 / self.secs));
         row(
@@ -434,6 +468,7 @@ impl Report {
             "slow_clients": self.slow_clients,
             "held": self.held,
             "failed": self.failed,
+            "first_failure": self.first_failure,
             "dropped": self.dropped,
             "seconds": self.secs,
             "frames_per_sec": self.frames as f64 / self.secs,
