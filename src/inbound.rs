@@ -2,6 +2,7 @@
 //! reassembled up to the size limit), control frames, or a protocol violation with its RFC 6455
 //! close code.
 
+use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, BytesMut};
 use actix_ws::{CloseCode, CloseReason, Item, Message, ProtocolError};
 use bytestring::ByteString;
@@ -109,7 +110,20 @@ fn may_be_sent(code: u16) -> bool {
 fn violation_for(error: &ProtocolError) -> CloseReason {
     match error {
         ProtocolError::Overflow => reason(CloseCode::Size, "message too big"),
-        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+        // `FrameGuard` refused a frame from its header.
+        ProtocolError::Io(e)
+            if e.get_ref()
+                .and_then(|inner| inner.downcast_ref::<PayloadError>())
+                .is_some_and(|p| matches!(p, PayloadError::Overflow)) =>
+        {
+            reason(CloseCode::Size, "message too big")
+        }
+        // actix reports both bad UTF-8 and set reserved bits as `InvalidData`; only the first
+        // carries a `Utf8Error`, and only it is 1007.
+        ProtocolError::Io(e)
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<std::str::Utf8Error>()) =>
+        {
             reason(CloseCode::Invalid, "text is not valid UTF-8")
         }
         other => reason(CloseCode::Protocol, &other.to_string()),
@@ -194,10 +208,17 @@ mod tests {
             code(r.accept(Err(ProtocolError::Overflow))),
             CloseCode::Size
         );
-        let utf8 = std::io::Error::new(std::io::ErrorKind::InvalidData, "utf8");
+        let lone_lead_byte = vec![0xC0];
+        let not_utf8 = std::str::from_utf8(&lone_lead_byte).unwrap_err();
+        let utf8 = std::io::Error::new(std::io::ErrorKind::InvalidData, not_utf8);
         assert_eq!(
             code(r.accept(Err(ProtocolError::Io(utf8)))),
             CloseCode::Invalid
+        );
+        let rsv = std::io::Error::new(std::io::ErrorKind::InvalidData, "non-zero reserved bits");
+        assert_eq!(
+            code(r.accept(Err(ProtocolError::Io(rsv)))),
+            CloseCode::Protocol
         );
         assert_eq!(
             code(r.accept(Err(ProtocolError::UnmaskedFrame))),

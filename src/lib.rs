@@ -9,7 +9,8 @@
 //! - [`symbols`], [`quote`], [`protocol`]: the symbol universe, the `Quote` type and wire
 //!   protocol v1 (see `docs/protocol.md`).
 //! - [`session`]: the per-connection WebSocket actor, with [`heartbeat`], [`inbound`] and
-//!   [`subscription`] (what it sends, and conflation for slow clients).
+//!   [`subscription`] (what it sends, and conflation for slow clients); [`frame_guard`] refuses
+//!   oversized frames from their header.
 //! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`startup`]: `Application`, which binds and runs the server until shutdown.
@@ -21,6 +22,7 @@
 pub mod edge;
 pub mod error;
 pub mod feed;
+pub mod frame_guard;
 pub mod heartbeat;
 pub mod inbound;
 pub mod market;

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -48,7 +46,7 @@ async fn garbage_is_contained() {
     let app = TestApp::spawn().await;
     let bystander = app.connect("/ws?symbols=*").await;
     let (done, done_at) = tokio::sync::oneshot::channel();
-    let bystander = tokio::spawn(watch_gapless(bystander, done_at));
+    let bystander = tokio::spawn(support::watch_gapless(bystander, done_at));
 
     let mut offender = app.connect("/ws").await;
     let mut rng = StdRng::seed_from_u64(2026);
@@ -73,43 +71,6 @@ async fn garbage_is_contained() {
         "{frames} frames, {symbols} symbols"
     );
     app.stop().await;
-}
-
-/// Reads a subscribe-all client until a quote stamped after `done_at`, asserting every symbol's
-/// seq rises by exactly one each time (no update lost); returns frames and symbols seen.
-async fn watch_gapless(
-    mut client: Client,
-    mut done_at: tokio::sync::oneshot::Receiver<u64>,
-) -> (usize, usize) {
-    let mut last: HashMap<String, u64> = HashMap::new();
-    let mut end_ms = u64::MAX;
-    let mut frames = 0;
-    loop {
-        let message = tokio::select! {
-            message = client.recv() => message,
-            end = &mut done_at, if end_ms == u64::MAX => {
-                end_ms = end.expect("the test sends the end time");
-                continue;
-            }
-        };
-        if let ServerMessage::Quotes { quotes } | ServerMessage::Snapshot { quotes } = message {
-            frames += 1;
-            for q in &quotes {
-                if let Some(prev) = last.insert(q.symbol.clone(), q.seq) {
-                    assert_eq!(
-                        q.seq,
-                        prev + 1,
-                        "{} skipped from {prev} to {}",
-                        q.symbol,
-                        q.seq
-                    );
-                }
-            }
-            if quotes.iter().any(|q| q.ts >= end_ms) {
-                return (frames, last.len());
-            }
-        }
-    }
 }
 
 /// Counts `error` replies until the pong; anything else must be a legitimate reply.

@@ -1,11 +1,17 @@
 //! `GET /ws`: checks the upgrade, answers 101 at once and spawns the session on this worker.
 
+use std::pin::Pin;
+
+use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use futures_util::{FutureExt, Stream};
 use rand::RngExt;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::frame_guard::FrameGuard;
 use crate::protocol::SUBPROTOCOL;
 use crate::session::{self, SessionParams};
 use crate::startup::AppState;
@@ -35,6 +41,7 @@ fn accept(
         return Err(ApiError::ShuttingDown);
     }
     check_upgrade(req)?;
+    let body = guard_frames(req, body, state.session.ws.max_message_bytes);
     let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
@@ -57,6 +64,17 @@ fn accept(
     let session = session::run(state.session.clone(), params, out, frames);
     actix_web::rt::spawn(state.sessions.track_future(session));
     Ok(response)
+}
+
+/// Puts a `FrameGuard` between the connection and actix-ws's parser.
+fn guard_frames(req: &HttpRequest, body: web::Payload, max: usize) -> web::Payload {
+    let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+        Box::pin(FrameGuard::new(body.into_inner(), max));
+    let mut raw = dev::Payload::Stream { payload: guarded };
+    web::Payload::from_request(req, &mut raw)
+        .now_or_never()
+        .expect("extracting a Payload is immediate")
+        .expect("extracting a Payload never fails")
 }
 
 /// Tells apart a request that is no upgrade at all (400) from one of another version (426).

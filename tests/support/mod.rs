@@ -140,6 +140,43 @@ impl TestApp {
     }
 }
 
+/// Reads a subscribe-all client until a quote stamped after `done_at`, asserting every symbol's
+/// seq rises by exactly one each time (no update lost); returns frames and symbols seen.
+pub async fn watch_gapless(
+    mut client: Client,
+    mut done_at: tokio::sync::oneshot::Receiver<u64>,
+) -> (usize, usize) {
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut end_ms = u64::MAX;
+    let mut frames = 0;
+    loop {
+        let message = tokio::select! {
+            message = client.recv() => message,
+            end = &mut done_at, if end_ms == u64::MAX => {
+                end_ms = end.expect("the test sends the end time");
+                continue;
+            }
+        };
+        if let ServerMessage::Quotes { quotes } | ServerMessage::Snapshot { quotes } = message {
+            frames += 1;
+            for q in &quotes {
+                if let Some(prev) = last.insert(q.symbol.clone(), q.seq) {
+                    assert_eq!(
+                        q.seq,
+                        prev + 1,
+                        "{} skipped from {prev} to {}",
+                        q.symbol,
+                        q.seq
+                    );
+                }
+            }
+            if quotes.iter().any(|q| q.ts >= end_ms) {
+                return (frames, last.len());
+            }
+        }
+    }
+}
+
 /// The value of `series` in a Prometheus text exposition, 0 when absent.
 pub fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
@@ -415,6 +452,18 @@ impl RawClient {
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         // The server may already have closed on an earlier frame; that is for the test to see.
         let _ = self.stream.write_all(&frame).await;
+    }
+
+    /// Makes dropping this client reset the connection (RST) instead of closing it (FIN).
+    pub fn set_linger_zero(&mut self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER can be set");
+    }
+
+    /// Writes bytes as they are, for frames no well-formed builder would produce.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
     }
 
     /// Reads one server frame (unmasked, unfragmented): `(opcode, payload)`, or `None` at EOF.
