@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 clients=${1:?usage: benches/fanout.sh CLIENTS [SECONDS] [options]}
 secs=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
-cargo build --release --quiet --bins --example fanout_baseline
+# Two builds: the example pulls in dev-dependencies, whose features must stay out of `ticker`.
+cargo build --release --quiet --bins
+cargo build --release --quiet --example fanout_baseline
 ulimit -n "$(ulimit -Hn)"
 export TICKER_ENV=bench
 

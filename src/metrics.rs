@@ -28,8 +28,8 @@ const TICK_TO_SEND_BUCKETS: [f64; 12] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseLabels {
-    /// The close code the server closed with (1005: the client's Close had none), or `none`
-    /// when the connection was lost first.
+    /// The close code the server closed with (1005: the client's Close had none), `none` when
+    /// the connection was lost first, `panic` when the session panicked.
     pub code: String,
 }
 
@@ -221,13 +221,14 @@ impl Metrics {
         self.bytes_received.inc_by(d.bytes_in);
     }
 
-    /// A session ended; `code` is the close code the server closed with, if any.
-    pub fn closed(&self, code: Option<u16>) {
-        self.connections_open.dec();
-        let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
-        self.connections_closed
-            .get_or_create(&CloseLabels { code })
-            .inc();
+    /// Counts a session in; the guard counts it out however it ends, a panic included.
+    pub fn session_opened(self: &Arc<Self>) -> OpenSession {
+        self.connections_opened.inc();
+        self.connections_open.inc();
+        OpenSession {
+            metrics: Arc::clone(self),
+            end: None,
+        }
     }
 
     pub fn rejected(&self, reason: &'static str) {
@@ -248,6 +249,38 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut body, &self.registry)
             .expect("writing to a String never fails");
         body
+    }
+}
+
+/// One open session in the metrics. `closed` records how it ended; dropped without that (a
+/// panic, or the runtime dropping the task), it is counted under `code="panic"` or
+/// `code="dropped"`.
+pub struct OpenSession {
+    metrics: Arc<Metrics>,
+    end: Option<String>,
+}
+
+impl OpenSession {
+    /// The server closed with `code`, or (`None`) the connection was lost first.
+    pub fn closed(mut self, code: Option<u16>) {
+        self.end = Some(code.map_or_else(|| "none".to_owned(), |c| c.to_string()));
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        let code = self.end.take().unwrap_or_else(|| {
+            if std::thread::panicking() {
+                "panic".to_owned()
+            } else {
+                "dropped".to_owned()
+            }
+        });
+        self.metrics.connections_open.dec();
+        self.metrics
+            .connections_closed
+            .get_or_create(&CloseLabels { code })
+            .inc();
     }
 }
 

@@ -29,6 +29,9 @@ use crate::subscription::{Outbound, Subscription};
 
 /// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
 pub const CLOSE_IDLE: u16 = 4408;
+/// With the `fault-injection` feature (tests only), this request makes its session panic.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_PANIC: &str = "fault-injection: panic";
 /// How long the final Close frame may take to be queued before the connection is just dropped.
 const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -92,8 +95,7 @@ pub async fn run(
         reported: SessionCounts::default(),
     };
     let metrics = Arc::clone(&session.ctx.metrics);
-    metrics.connections_opened.inc();
-    metrics.connections_open.inc();
+    let open = metrics.session_opened();
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
     let end = match session.serve(frames, params.initial_symbols).await {
         Ok(never) => match never {},
@@ -108,7 +110,7 @@ pub async fn run(
         _ => 0,
     };
     metrics.record(&session.counts, &mut session.reported);
-    metrics.closed(end.close_code());
+    open.closed(end.close_code());
     let c = &session.counts;
     tracing::info!(
         session = %session.id,
@@ -227,6 +229,10 @@ impl Session {
     }
 
     async fn on_request(&mut self, text: &str) -> Result<(), End> {
+        #[cfg(feature = "fault-injection")]
+        if text == FAULT_PANIC {
+            panic!("fault injection: session {} panics on request", self.id);
+        }
         match ClientMessage::parse(text) {
             Err(message) => {
                 self.send(&ServerMessage::error(ErrorCode::BadRequest, message))
