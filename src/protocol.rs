@@ -109,12 +109,17 @@ impl ServerMessage {
 impl ClientMessage {
     /// Parses a text frame; the error text is sent back in a `bad_request` error.
     pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| match e.classify() {
+        let parsed = serde_json::from_str(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 format!("not valid JSON: {e}")
             }
             _ => format!("not a valid request: {e}"),
-        })
+        })?;
+        // serde also takes a tagged enum as an array (`["ping"]`); the protocol has objects.
+        if !text.trim_start().starts_with('{') {
+            return Err("not a valid request: a request is a JSON object with an \"op\"".into());
+        }
+        Ok(parsed)
     }
 }
 

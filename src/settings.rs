@@ -142,6 +142,9 @@ pub enum SettingsError {
     Invalid { key: String, reason: String },
 }
 
+/// The longest any `*_ms` setting may be: one day.
+const MAX_DURATION_MS: u64 = 86_400_000;
+
 /// Where the layers come from; tests point these at temporary files and variables.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -205,6 +208,25 @@ impl Settings {
     /// Checks the relations the types cannot express; the error names the offending key.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let s = self;
+        // Durations become deadlines (`Instant + duration`), which must not overflow.
+        for (key, ms) in [
+            ("server.shutdown_grace_ms", s.server.shutdown_grace_ms),
+            ("server.shutdown_timeout_ms", s.server.shutdown_timeout_ms),
+            ("feed.tick_interval_ms", s.feed.tick_interval_ms),
+            ("nats.reconnect_min_ms", s.nats.reconnect_min_ms),
+            ("nats.reconnect_max_ms", s.nats.reconnect_max_ms),
+            ("nats.request_timeout_ms", s.nats.request_timeout_ms),
+            ("nats.stale_after_ms", s.nats.stale_after_ms),
+            ("ws.heartbeat_interval_ms", s.ws.heartbeat_interval_ms),
+            ("ws.idle_timeout_ms", s.ws.idle_timeout_ms),
+            ("ws.slow_client_timeout_ms", s.ws.slow_client_timeout_ms),
+        ] {
+            ensure(
+                ms <= MAX_DURATION_MS,
+                key,
+                "must be at most 86400000 (one day)",
+            )?;
+        }
         ensure(
             !s.server.host.is_empty(),
             "server.host",
@@ -306,7 +328,10 @@ impl Settings {
         )?;
         // On an edge: some symbol moves on every tick (none stays quiet past max_quiet_ticks),
         // so a healthy publisher is never silent this long.
-        let quiet_ms = s.feed.tick_interval_ms * (u64::from(s.feed.max_quiet_ticks) + 1);
+        let quiet_ms = s
+            .feed
+            .tick_interval_ms
+            .saturating_mul(u64::from(s.feed.max_quiet_ticks) + 1);
         ensure(
             s.feed.source == FeedSource::Simulated || s.nats.stale_after_ms > quiet_ms,
             "nats.stale_after_ms",

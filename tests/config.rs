@@ -165,6 +165,11 @@ fn validation_names_the_key() {
     let cases: &[InvalidCase] = &[
         (
             "",
+            &[("TICKER__WS__IDLE_TIMEOUT_MS", "100000000000")],
+            "ws.idle_timeout_ms",
+        ),
+        (
+            "",
             &[("TICKER__SERVER__SEND_BUFFER_BYTES", "100")],
             "server.send_buffer_bytes",
         ),
