@@ -99,3 +99,28 @@ fn balancer_and_image_are_set_up_for_websockets() {
     );
     assert!(dockerfile.contains(r#"ENTRYPOINT ["ticker"]"#));
 }
+
+/// The compose file follows the Compose Specification, checked by the typed model of the
+/// `compose_spec` crate (every key known, every value of its shape, every network and volume a
+/// service uses defined), which also refuses the same file with a misspelt key.
+#[test]
+fn compose_file_follows_the_specification() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml");
+    let text = std::fs::read_to_string(path).expect("docker-compose.yml is readable");
+    let compose = compose_spec::Compose::options()
+        .from_yaml_str(&text)
+        .unwrap_or_else(|e| panic!("docker-compose.yml does not follow the specification: {e}"));
+    compose
+        .validate_all()
+        .expect("every resource a service uses is defined");
+    for service in ["nats", "publisher", "edge", "lb"] {
+        assert!(compose.services.contains_key(service), "service {service}");
+    }
+    let misspelt = text.replacen("healthcheck:", "healtcheck:", 1);
+    assert!(
+        compose_spec::Compose::options()
+            .from_yaml_str(&misspelt)
+            .is_err(),
+        "the checker refuses unknown keys"
+    );
+}
