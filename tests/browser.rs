@@ -438,3 +438,48 @@ async fn dashboard_and_demo_in_headless_chromium() {
     browser.client.clone().close().await.unwrap();
     app.stop().await;
 }
+
+/// On a cluster edge the dashboard tells the user when the feed goes stale (the broker is
+/// gone, the WebSocket stays open) and shows live prices again when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_a_stale_cluster_feed() {
+    let Some(paths) = browser_or_skip() else {
+        return;
+    };
+    if !support::cluster::require_nats() {
+        return;
+    }
+    let mut nats = support::cluster::Nats::start();
+    let (_publisher, _) = support::cluster::publisher(&nats, "11");
+    let (_edge, addr) = support::cluster::edge(&nats, "edge-browser").await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    let state_is =
+        |state: &str| format!("document.querySelector('#status')?.dataset.state === '{state}'");
+
+    browser
+        .client
+        .goto(&format!("http://{addr}/"))
+        .await
+        .unwrap();
+    browser.wait_until("live", &state_is("live"), long).await;
+    browser.wait_for_update("AAPL").await;
+
+    nats.stop();
+    browser.wait_until("stale", &state_is("stale"), long).await;
+    let text = browser
+        .js("return document.querySelector('#status').textContent")
+        .await;
+    assert!(
+        text.as_str().unwrap_or_default().contains("stale"),
+        "the status says so: {text}"
+    );
+    browser.screenshot("dashboard-stale").await;
+
+    nats.restart();
+    browser
+        .wait_until("live again", &state_is("live"), long)
+        .await;
+    browser.wait_for_update("AAPL").await;
+    browser.client.clone().close().await.unwrap();
+}
