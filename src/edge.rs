@@ -11,24 +11,20 @@ use std::time::Duration;
 
 use async_nats::ServerAddr;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{
-    Command, FeedHandle, FeedStatus, Snapshot, TICK_BUFFER, Tick, Update, Watcher, now_ms, snapshot,
-};
+use crate::feed::{Command, FeedHandle, FeedStatus, Outlets, Update, now_ms, snapshot};
 use crate::market::Market;
 use crate::nats::{
     Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options, parse_urls,
 };
-use crate::protocol::{QuotesKind, quotes_frame};
 use crate::quote::Quote;
 use crate::sequencer::{Sequencer, Verdict};
 use crate::settings::{FeedSettings, Settings};
 use crate::symbols::Universe;
 
-const COMMAND_BUFFER: usize = 64;
 /// Most broker messages folded into one batch before sessions are woken.
 const MAX_BATCH: usize = 4096;
 /// How often a wanted snapshot is asked for again when no request is in flight.
@@ -67,9 +63,7 @@ struct LinkParts {
 
 struct Edge {
     commands: mpsc::Receiver<Command>,
-    ticks: broadcast::Sender<Arc<Tick>>,
-    latest: watch::Sender<Arc<Snapshot>>,
-    status: watch::Sender<FeedStatus>,
+    outlets: Outlets,
     universe: Arc<Universe>,
     sequencer: Sequencer,
     tick_number: u64,
@@ -89,15 +83,11 @@ impl Edge {
         // Until the first snapshot: every symbol at its opening price with seq 0, which is
         // exactly what the publisher's market starts from.
         let placeholders = snapshot(&Market::new(feed, 0, now_ms()), 0, 0);
-        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
-        let (ticks, _) = broadcast::channel(TICK_BUFFER);
-        let (latest_tx, latest) = watch::channel(Arc::new(placeholders));
-        let (status_tx, status) = watch::channel(FeedStatus::Stale { since: now_ms() });
+        let stale = FeedStatus::Stale { since: now_ms() };
+        let (outlets, commands, handle) = Outlets::new(placeholders, stale, Arc::clone(&universe));
         let edge = Edge {
             commands,
-            ticks,
-            latest: latest_tx,
-            status: status_tx,
+            outlets,
             universe: Arc::clone(&universe),
             sequencer: Sequencer::new(universe.len()),
             tick_number: 0,
@@ -105,7 +95,7 @@ impl Edge {
             link_up: false,
             snapshot_wanted: true,
         };
-        (edge, FeedHandle::new(commands_tx, latest, status, universe))
+        (edge, handle)
     }
 
     async fn run(mut self, link: LinkParts, shutdown: CancellationToken) {
@@ -148,7 +138,7 @@ impl Edge {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(command) = self.commands.recv() => self.handle(command),
+                Some(command) = self.commands.recv() => self.outlets.handle(command),
                 Some(link) = links.recv() => self.on_link(link),
                 Some(reply) = replies.recv() => {
                     in_flight = false;
@@ -177,20 +167,7 @@ impl Edge {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(command) = self.commands.recv() => self.handle(command),
-            }
-        }
-    }
-
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::Watch { respond_to } => {
-                let watcher = Watcher {
-                    snapshot: self.latest.borrow().clone(),
-                    ticks: self.ticks.subscribe(),
-                    status: self.status.subscribe(),
-                };
-                let _ = respond_to.send(watcher);
+                Some(command) = self.commands.recv() => self.outlets.handle(command),
             }
         }
     }
@@ -213,7 +190,7 @@ impl Edge {
 
     /// A broker but no quotes: the publisher is gone. Stale until a snapshot answers again.
     fn check_silence(&mut self, stale_after: Duration) {
-        let live = *self.status.borrow() == FeedStatus::Live;
+        let live = *self.outlets.status.borrow() == FeedStatus::Live;
         if live && self.link_up && self.last_message.elapsed() > stale_after {
             tracing::warn!(
                 silent_ms = stale_after.as_millis() as u64,
@@ -226,7 +203,7 @@ impl Edge {
 
     fn go_stale(&mut self) {
         let since = now_ms();
-        self.status.send_if_modified(|status| match status {
+        self.outlets.status.send_if_modified(|status| match status {
             FeedStatus::Live => {
                 *status = FeedStatus::Stale { since };
                 true
@@ -250,7 +227,7 @@ impl Edge {
         if self.sequencer.epoch() == Some(reply.epoch) {
             self.snapshot_wanted = false;
             if self.link_up {
-                self.status.send_if_modified(|status| {
+                self.outlets.status.send_if_modified(|status| {
                     let changed = *status != FeedStatus::Live;
                     *status = FeedStatus::Live;
                     changed
@@ -313,28 +290,8 @@ impl Edge {
         }
         self.tick_number += 1;
         let epoch = self.sequencer.epoch().unwrap_or(0);
-        let snapshot = {
-            let previous = self.latest.borrow();
-            let mut quotes = previous.quotes.clone();
-            for u in &updates {
-                quotes[u.symbol] = u.clone();
-            }
-            Snapshot {
-                tick: self.tick_number,
-                quotes,
-                epoch,
-            }
-        };
-        self.latest.send_replace(Arc::new(snapshot));
         let ts = updates.iter().map(|u| u.ts).max().unwrap_or_else(now_ms);
-        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
-        let tick = Tick {
-            number: self.tick_number,
-            ts,
-            updates,
-            frame,
-        };
-        let _ = self.ticks.send(Arc::new(tick));
+        self.outlets.publish(self.tick_number, ts, epoch, updates);
     }
 }
 
@@ -370,6 +327,7 @@ async fn request_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feed::Tick;
     use crate::nats::quote_message;
     use crate::symbols::SymbolId;
 
@@ -417,7 +375,7 @@ mod tests {
     #[test]
     fn bursts_become_ticks() {
         let (mut edge, handle) = edge();
-        let mut ticks = edge.ticks.subscribe();
+        let mut ticks = edge.outlets.ticks.subscribe();
         let (aapl, msft) = (0, 1);
         edge.on_messages(&[
             message(7, "AAPL", 1),

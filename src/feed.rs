@@ -93,7 +93,7 @@ pub struct FeedHandle {
 
 impl FeedHandle {
     /// The handle of a feed actor that answers `commands` and publishes on these watches.
-    pub(crate) fn new(
+    fn new(
         commands: mpsc::Sender<Command>,
         latest: watch::Receiver<Arc<Snapshot>>,
         status: watch::Receiver<FeedStatus>,
@@ -119,23 +119,18 @@ impl FeedHandle {
         );
         let market = Market::new(settings, seed, now_ms());
         let universe = Arc::new(Universe::new(&settings.symbols));
-        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
-        let (ticks, _) = broadcast::channel(TICK_BUFFER);
         let epoch = rand::make_rng::<rand::rngs::StdRng>().random();
-        let first = Arc::new(snapshot(&market, 0, epoch));
-        let (latest_tx, latest) = watch::channel(first);
-        let (status_tx, status) = watch::channel(FeedStatus::Live);
+        let first = snapshot(&market, 0, epoch);
+        let (outlets, commands, handle) = Outlets::new(first, FeedStatus::Live, universe);
         let actor = Feed {
             market,
             commands,
-            ticks,
-            latest: latest_tx,
-            status: status_tx,
+            outlets,
             tick_number: 0,
             epoch,
         };
         tokio::spawn(actor.run(settings.tick_interval(), shutdown));
-        Self::new(commands_tx, latest, status, universe)
+        handle
     }
 
     /// Registers a watcher: the latest snapshot and a receiver positioned right after it.
@@ -163,13 +158,80 @@ impl FeedHandle {
     }
 }
 
+/// What a feed actor publishes through, whatever its source: the ring of ticks, the latest
+/// snapshot and the feed's status. The simulated feed and the cluster edge each own one.
+pub(crate) struct Outlets {
+    pub(crate) ticks: broadcast::Sender<Arc<Tick>>,
+    pub(crate) latest: watch::Sender<Arc<Snapshot>>,
+    /// Held while the actor runs, so watchers' status receivers stay open.
+    pub(crate) status: watch::Sender<FeedStatus>,
+}
+
+impl Outlets {
+    /// The outlets, the command receiver for the actor, and the handle for everyone else.
+    pub(crate) fn new(
+        first: Snapshot,
+        status: FeedStatus,
+        universe: Arc<Universe>,
+    ) -> (Self, mpsc::Receiver<Command>, FeedHandle) {
+        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+        let (ticks, _) = broadcast::channel(TICK_BUFFER);
+        let (latest_tx, latest) = watch::channel(Arc::new(first));
+        let (status_tx, status) = watch::channel(status);
+        let outlets = Self {
+            ticks,
+            latest: latest_tx,
+            status: status_tx,
+        };
+        let handle = FeedHandle::new(commands_tx, latest, status, universe);
+        (outlets, commands, handle)
+    }
+
+    pub(crate) fn handle(&self, command: Command) {
+        match command {
+            Command::Watch { respond_to } => {
+                // Subscribing here, between ticks, makes the receiver start right after the snapshot.
+                let watcher = Watcher {
+                    snapshot: self.latest.borrow().clone(),
+                    ticks: self.ticks.subscribe(),
+                    status: self.status.subscribe(),
+                };
+                let _ = respond_to.send(watcher);
+            }
+        }
+    }
+
+    /// Applies `updates` to the latest snapshot, then sends them to every session as tick
+    /// `number`. Never waits: no receivers is fine, and a session behind the ring resyncs.
+    pub(crate) fn publish(&self, number: u64, ts: u64, epoch: u64, updates: Vec<Update>) {
+        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
+        let snapshot = {
+            let previous = self.latest.borrow();
+            let mut quotes = previous.quotes.clone();
+            for u in &updates {
+                quotes[u.symbol] = u.clone();
+            }
+            Snapshot {
+                tick: number,
+                quotes,
+                epoch,
+            }
+        };
+        self.latest.send_replace(Arc::new(snapshot));
+        let tick = Tick {
+            number,
+            ts,
+            updates,
+            frame,
+        };
+        let _ = self.ticks.send(Arc::new(tick));
+    }
+}
+
 struct Feed {
     market: Market,
     commands: mpsc::Receiver<Command>,
-    ticks: broadcast::Sender<Arc<Tick>>,
-    latest: watch::Sender<Arc<Snapshot>>,
-    /// Always `Live`; held so that watchers' status receivers stay open while the feed runs.
-    status: watch::Sender<FeedStatus>,
+    outlets: Outlets,
     tick_number: u64,
     epoch: u64,
 }
@@ -185,7 +247,7 @@ impl Feed {
                 biased;
                 _ = shutdown.cancelled() => break,
                 _ = interval.tick() => self.tick(),
-                Some(command) = self.commands.recv() => self.handle(command),
+                Some(command) = self.commands.recv() => self.outlets.handle(command),
             }
         }
         tracing::debug!(ticks = self.tick_number, "feed stopped");
@@ -199,42 +261,8 @@ impl Feed {
             .into_iter()
             .map(|id| update(&self.market, id))
             .collect();
-        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
-        let snapshot = {
-            let previous = self.latest.borrow();
-            let mut quotes = previous.quotes.clone();
-            for u in &updates {
-                quotes[u.symbol] = u.clone();
-            }
-            Snapshot {
-                tick: self.tick_number,
-                quotes,
-                epoch: self.epoch,
-            }
-        };
-        self.latest.send_replace(Arc::new(snapshot));
-        let tick = Tick {
-            number: self.tick_number,
-            ts,
-            updates,
-            frame,
-        };
-        // No receivers is fine: nobody is connected. The send itself never waits.
-        let _ = self.ticks.send(Arc::new(tick));
-    }
-
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::Watch { respond_to } => {
-                // Subscribing here, between ticks, makes the receiver start right after the snapshot.
-                let watcher = Watcher {
-                    snapshot: self.latest.borrow().clone(),
-                    ticks: self.ticks.subscribe(),
-                    status: self.status.subscribe(),
-                };
-                let _ = respond_to.send(watcher);
-            }
-        }
+        self.outlets
+            .publish(self.tick_number, ts, self.epoch, updates);
     }
 }
 
