@@ -19,7 +19,21 @@ pub enum ApiError {
     UnsupportedVersion,
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("the server is at its connection limit; retry later")]
+    TooManyConnections,
+    #[error("too many connections from your address; close one or retry later")]
+    TooManyConnectionsFromIp,
+    #[error("too many connection attempts from your address; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("origin not allowed: {0}")]
+    ForbiddenOrigin(String),
+    /// No token, or one the server does not know (`presented`).
+    #[error("{}", if *.presented { "invalid token" } else { "a token is required: `Authorization: Bearer …` or `?token=…`" })]
+    Unauthorized { presented: bool },
 }
+
+/// `Retry-After` of a refusal for lack of room: long enough for a reconnect storm to spread out.
+const RETRY_AFTER_FULL_SECS: u64 = 5;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -38,6 +52,23 @@ impl ApiError {
             Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
             Self::ShuttingDown => "shutting_down",
+            Self::TooManyConnections => "too_many_connections",
+            Self::TooManyConnectionsFromIp => "too_many_connections_from_ip",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::ForbiddenOrigin(_) => "forbidden_origin",
+            Self::Unauthorized { .. } => "unauthorized",
+        }
+    }
+
+    /// Seconds for `Retry-After`, on refusals that are worth retrying.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::ShuttingDown => Some(1),
+            Self::TooManyConnections | Self::TooManyConnectionsFromIp => {
+                Some(RETRY_AFTER_FULL_SECS)
+            }
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }
@@ -50,7 +81,12 @@ impl ResponseError for ApiError {
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyConnectionsFromIp | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -67,10 +103,21 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("13"),
                 ));
             }
-            Self::ShuttingDown => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            Self::Unauthorized { presented } => {
+                let challenge = if *presented {
+                    r#"Bearer realm="ticker", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="ticker""#
+                };
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                ));
             }
             _ => {}
+        }
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))

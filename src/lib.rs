@@ -12,6 +12,9 @@
 //!   [`subscription`] (what it sends, and conflation for slow clients); [`frame_guard`] refuses
 //!   oversized frames from their header.
 //! - [`routes`], [`error`]: HTTP: the upgrade, the polling API, health checks, the dashboard.
+//! - Limits and access: [`admission`] (connection limits per server and per address, connect
+//!   rate), [`client_ip`] (the client behind trusted proxies), [`origin`] (cross-site upgrades),
+//!   [`auth`] (optional tokens), [`rate`] (token buckets, also for client messages).
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`startup`]: `Application`, which binds and runs the server until shutdown.
 //! - Cluster mode (docs/cluster.md): [`publisher`] (`ticker publish`) sends the simulated feed to
@@ -19,6 +22,9 @@
 //!   subjects, message shapes and connect options, [`sequencer`] the ordering rule.
 //! - [`shutdown`], [`telemetry`]: signals and logging for the binary.
 
+pub mod admission;
+pub mod auth;
+pub mod client_ip;
 pub mod edge;
 pub mod error;
 pub mod feed;
@@ -28,9 +34,11 @@ pub mod inbound;
 pub mod market;
 pub mod metrics;
 pub mod nats;
+pub mod origin;
 pub mod protocol;
 pub mod publisher;
 pub mod quote;
+pub mod rate;
 pub mod routes;
 pub mod sequencer;
 pub mod session;

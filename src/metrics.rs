@@ -82,6 +82,8 @@ pub struct Metrics {
     pub slow_client_closes: Counter,
     pub idle_closes: Counter,
     pub upgrades_rejected: Family<ReasonLabels, Counter>,
+    pub messages_rate_limited: Counter,
+    pub rate_limit_closes: Counter,
     frames_sent: Counter,
     bytes_sent: Counter,
     quotes_delivered: Counter,
@@ -110,6 +112,8 @@ impl Metrics {
             slow_client_closes: Counter::default(),
             idle_closes: Counter::default(),
             upgrades_rejected: Family::default(),
+            messages_rate_limited: Counter::default(),
+            rate_limit_closes: Counter::default(),
             frames_sent: Counter::default(),
             bytes_sent: Counter::default(),
             quotes_delivered: Counter::default(),
@@ -155,6 +159,16 @@ impl Metrics {
             "upgrades_rejected",
             "WebSocket upgrade requests refused before the upgrade, by reason",
             m.upgrades_rejected.clone(),
+        );
+        r.register(
+            "messages_rate_limited",
+            "Client messages dropped with a rate_limited error for exceeding ws.max_client_messages_per_sec",
+            m.messages_rate_limited.clone(),
+        );
+        r.register(
+            "rate_limit_closes",
+            "Sessions closed with 1008 for sending too fast past ws.max_excess_messages",
+            m.rate_limit_closes.clone(),
         );
         r.register(
             "frames_sent",

@@ -87,6 +87,10 @@ pub enum ErrorCode {
     BadRequest,
     UnknownSymbol,
     TooManySubscriptions,
+    /// More symbols in one request than `ws.max_symbols_per_request`.
+    TooManySymbols,
+    /// The message came faster than `ws.max_client_messages_per_sec` and was dropped.
+    RateLimited,
 }
 
 impl ServerMessage {

@@ -24,6 +24,7 @@ use crate::heartbeat::{Beat, Heartbeat};
 use crate::inbound::{Inbound, Reassembly, reason};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::{ClientMessage, ErrorCode, FeedState, PROTOCOL_VERSION, ServerMessage};
+use crate::rate::{MessageRate, Rate, Verdict};
 use crate::settings::WsSettings;
 use crate::subscription::{Outbound, Subscription};
 
@@ -32,6 +33,8 @@ pub const CLOSE_IDLE: u16 = 4408;
 /// With the `fault-injection` feature (tests only), this request makes its session panic.
 #[cfg(feature = "fault-injection")]
 pub const FAULT_PANIC: &str = "fault-injection: panic";
+/// The Close reason for a client that keeps sending past its message rate (1008).
+const RATE_LIMIT_REASON: &str = "rate limit";
 /// How long the final Close frame may take to be queued before the connection is just dropped.
 const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -75,6 +78,8 @@ struct Session {
     counts: SessionCounts,
     /// What of `counts` has been added to the shared metrics.
     reported: SessionCounts,
+    /// `ws.max_client_messages_per_sec` for this client.
+    message_rate: MessageRate,
 }
 
 /// Runs one WebSocket session to its end. Errors stay inside: they end this session only.
@@ -86,6 +91,14 @@ pub async fn run(
 ) {
     let started = Instant::now();
     let n = ctx.feed.universe().len();
+    let message_rate = MessageRate::new(
+        Rate::new(
+            ctx.ws.max_client_messages_per_sec,
+            ctx.ws.client_message_burst,
+        ),
+        ctx.ws.max_excess_messages,
+        started,
+    );
     let mut session = Session {
         ctx,
         id: params.id,
@@ -93,6 +106,7 @@ pub async fn run(
         subscription: Subscription::new(n),
         counts: SessionCounts::default(),
         reported: SessionCounts::default(),
+        message_rate,
     };
     let metrics = Arc::clone(&session.ctx.metrics);
     let open = metrics.session_opened();
@@ -107,6 +121,9 @@ pub async fn run(
     match end {
         End::Slow => metrics.slow_client_closes.inc(),
         End::Close(ref r) if r.code == CloseCode::Other(CLOSE_IDLE) => metrics.idle_closes.inc(),
+        End::Close(ref r) if r.description.as_deref() == Some(RATE_LIMIT_REASON) => {
+            metrics.rate_limit_closes.inc()
+        }
         _ => 0,
     };
     metrics.record(&session.counts, &mut session.reported);
@@ -219,7 +236,11 @@ impl Session {
             Inbound::Text(text) => {
                 self.counts.messages_in += 1;
                 self.counts.bytes_in += text.len() as u64;
-                self.on_request(&text).await
+                match self.message_rate.check(Instant::now()) {
+                    Verdict::Allow => self.on_request(&text).await,
+                    Verdict::Refuse => self.refuse_rate_limited().await,
+                    Verdict::Close => Err(End::Close(reason(CloseCode::Policy, RATE_LIMIT_REASON))),
+                }
             }
             Inbound::Ping(payload) => self.deliver(Outgoing::Pong(payload)).await,
             Inbound::Pong => Ok(()),
@@ -247,8 +268,37 @@ impl Session {
         }
     }
 
+    async fn refuse_rate_limited(&mut self) -> Result<(), End> {
+        self.ctx.metrics.messages_rate_limited.inc();
+        let ws = &self.ctx.ws;
+        let message = format!(
+            "more than {} messages per second (burst {}); this one was dropped",
+            ws.max_client_messages_per_sec, ws.client_message_burst
+        );
+        self.send(&ServerMessage::error(ErrorCode::RateLimited, message))
+            .await
+    }
+
+    /// Refuses a request naming more than `ws.max_symbols_per_request` symbols; true if it did.
+    async fn too_many_symbols(&mut self, names: &[String]) -> Result<bool, End> {
+        let max = self.ctx.ws.max_symbols_per_request;
+        if names.len() <= max {
+            return Ok(false);
+        }
+        let message = format!(
+            "{} symbols in one request; at most {max} are allowed, nothing was changed",
+            names.len()
+        );
+        self.send(&ServerMessage::error(ErrorCode::TooManySymbols, message))
+            .await?;
+        Ok(true)
+    }
+
     /// Adds symbols: `error` for unknown names, then `subscribed`, then a snapshot of the new ones.
     async fn subscribe(&mut self, names: &[String], snapshot: &Snapshot) -> Result<(), End> {
+        if self.too_many_symbols(names).await? {
+            return Ok(());
+        }
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown).await?;
         let new = resolved
@@ -280,6 +330,9 @@ impl Session {
     }
 
     async fn unsubscribe(&mut self, names: &[String]) -> Result<(), End> {
+        if self.too_many_symbols(names).await? {
+            return Ok(());
+        }
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown).await?;
         self.subscription.remove(&resolved.ids);

@@ -11,8 +11,21 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::client_ip::TrustedProxies;
+use crate::origin::OriginPolicy;
+
 /// The defaults, compiled in so the binary runs from any working directory.
 const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Settings that are lists; as environment variables their entries are separated by commas.
+const LIST_KEYS: [&str; 3] = [
+    "server.trusted_proxies",
+    "server.allowed_origins",
+    "auth.tokens",
+];
+
+/// The shortest token `auth.tokens` accepts: guessing must stay out of reach.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +35,7 @@ pub struct Settings {
     pub ws: WsSettings,
     pub log: LogSettings,
     pub nats: NatsSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +55,21 @@ pub struct ServerSettings {
     /// SO_SNDBUF of every accepted connection, in bytes (Linux doubles it); 0 leaves the kernel's
     /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
     pub send_buffer_bytes: u32,
+    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit.
+    pub max_connections: usize,
+    /// Open WebSocket sessions per client address (IPv6: per /64); past it 429. 0 = no limit.
+    pub max_connections_per_ip: u32,
+    /// Upgrade attempts per second per client address (token bucket); past it 429. 0 = no limit.
+    pub connect_rate_per_ip: u32,
+    /// Upgrade attempts a client address may make at once before the rate applies.
+    pub connect_burst_per_ip: u32,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Origins (`scheme://host[:port]`) whose pages may open a WebSocket besides this server's
+    /// own; `"*"` allows any. Requests without `Origin` are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// How long a new connection has to send its request head (slowloris defence).
+    pub handshake_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +145,23 @@ pub struct WsSettings {
     pub max_subscriptions: usize,
     /// How long a send may wait on a client that does not read before the client is dropped.
     pub slow_client_timeout_ms: u64,
+    /// Client messages per second per session (token bucket); the excess gets `rate_limited`.
+    /// 0 = no limit.
+    pub max_client_messages_per_sec: u32,
+    /// Messages a session may send at once before the rate applies.
+    pub client_message_burst: u32,
+    /// Excess messages tolerated within 10 s; one more closes the session with 1008.
+    pub max_excess_messages: u32,
+    /// Most symbols in one subscribe or unsubscribe request (or `?symbols=`).
+    pub max_symbols_per_request: usize,
+}
+
+/// Optional token auth for `/ws` and `/api/*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Accepted tokens; empty turns auth off.
+    pub tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,7 +234,11 @@ impl Settings {
         }
         let mut env = Environment::with_prefix("TICKER")
             .separator("__")
-            .try_parsing(true);
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            env = env.with_list_parse_key(key);
+        }
         if let Some(vars) = &sources.env_vars {
             env = env.source(Some(vars.iter().cloned().collect()));
         }
@@ -350,6 +400,9 @@ impl Settings {
             "server.node_id",
             "must not be empty (leave it unset for the host name)",
         )?;
+        s.server.validate_limits()?;
+        s.ws.validate_limits()?;
+        s.auth.validate()?;
         s.nats.validate()
     }
 
@@ -361,7 +414,73 @@ impl Settings {
                 *secret = Some("<redacted>".to_owned());
             }
         }
+        for token in &mut shown.auth.tokens {
+            *token = "<redacted>".to_owned();
+        }
         toml::to_string_pretty(&shown).expect("settings are plain data and always serialize")
+    }
+}
+
+impl ServerSettings {
+    fn validate_limits(&self) -> Result<(), SettingsError> {
+        ensure(
+            self.connect_rate_per_ip == 0 || self.connect_burst_per_ip > 0,
+            "server.connect_burst_per_ip",
+            "must be positive when server.connect_rate_per_ip is set",
+        )?;
+        ensure(
+            self.handshake_timeout_ms > 0,
+            "server.handshake_timeout_ms",
+            "must be positive",
+        )?;
+        if let Err((i, _)) = TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(invalid(
+                format!("server.trusted_proxies[{i}]"),
+                "must be an IP address or a CIDR network such as 10.0.0.0/8",
+            ));
+        }
+        if let Err((i, _)) = OriginPolicy::parse(&self.allowed_origins) {
+            return Err(invalid(
+                format!("server.allowed_origins[{i}]"),
+                "must be \"*\" or an origin such as https://example.com or http://localhost:3000",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+}
+
+impl WsSettings {
+    fn validate_limits(&self) -> Result<(), SettingsError> {
+        ensure(
+            self.max_client_messages_per_sec == 0 || self.client_message_burst > 0,
+            "ws.client_message_burst",
+            "must be positive when ws.max_client_messages_per_sec is set",
+        )?;
+        ensure(
+            self.max_symbols_per_request > 0,
+            "ws.max_symbols_per_request",
+            "must be positive",
+        )
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (i, token) in self.tokens.iter().enumerate() {
+            ensure_key(
+                token.len() >= MIN_TOKEN_LEN
+                    && token.bytes().all(|b| b.is_ascii_graphic() && b != b','),
+                format!("auth.tokens[{i}]"),
+                &format!(
+                    "must be at least {MIN_TOKEN_LEN} printable ASCII characters, without spaces or commas"
+                ),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -495,9 +614,13 @@ fn ensure_key(ok: bool, key: String, reason: &str) -> Result<(), SettingsError> 
     if ok {
         Ok(())
     } else {
-        Err(SettingsError::Invalid {
-            key,
-            reason: reason.to_owned(),
-        })
+        Err(invalid(key, reason))
+    }
+}
+
+fn invalid(key: String, reason: &str) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        reason: reason.to_owned(),
     }
 }

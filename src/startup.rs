@@ -10,8 +10,12 @@ use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Admission;
+use crate::auth::Auth;
+use crate::client_ip::TrustedProxies;
 use crate::feed::FeedHandle;
 use crate::metrics::Metrics;
+use crate::origin::OriginPolicy;
 use crate::routes;
 use crate::session::SessionContext;
 use crate::settings::{FeedSource, ServerSettings, Settings};
@@ -24,7 +28,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every live WebSocket session, so shutdown can wait for the last Close.
     pub sessions: TaskTracker,
+    /// Who may open a session now; each session holds a permit.
+    pub admission: Arc<Admission>,
+    pub proxies: TrustedProxies,
+    pub origins: OriginPolicy,
+    pub auth: Auth,
 }
+
+/// After the server ends a connection, how long the client has to close its side before the
+/// socket is dropped.
+const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Application {
     server: Server,
@@ -40,6 +53,22 @@ pub fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::info!(limit, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
+}
+
+/// Each session is a file descriptor: a connection limit above the open-file limit would fail
+/// with accept errors before it refuses anyone politely.
+fn warn_if_above_file_limit(max_connections: usize) {
+    /// Descriptors for everything else: the listener, logs, NATS, polling clients.
+    const RESERVE: u64 = 256;
+    if let Ok((soft, _)) = rlimit::Resource::NOFILE.get()
+        && (max_connections == 0 || max_connections as u64 + RESERVE > soft)
+    {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = soft,
+            "server.max_connections is not below the open-file limit"
+        );
     }
 }
 
@@ -74,6 +103,25 @@ impl Application {
         tracing::info!(node = %node, source = ?settings.feed.source, "feed started");
         let sessions = TaskTracker::new();
         let metrics = Metrics::new(feed.clone());
+        let invalid = |key: &str, (i, entry): (usize, String)| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid setting `{key}[{i}]`: {entry}"),
+            )
+        };
+        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| invalid("server.trusted_proxies", e))?;
+        let origins = OriginPolicy::parse(&settings.server.allowed_origins)
+            .map_err(|e| invalid("server.allowed_origins", e))?;
+        let auth = Auth::new(&settings.auth.tokens);
+        warn_if_above_file_limit(settings.server.max_connections);
+        tracing::info!(
+            max_connections = settings.server.max_connections,
+            max_connections_per_ip = settings.server.max_connections_per_ip,
+            connect_rate_per_ip = settings.server.connect_rate_per_ip,
+            auth = auth.is_enabled(),
+            "limits"
+        );
         let state = web::Data::new(AppState {
             session: SessionContext {
                 feed: feed.clone(),
@@ -86,6 +134,10 @@ impl Application {
             shutdown: shutdown.clone(),
             metrics,
             sessions: sessions.clone(),
+            admission: Admission::new(&settings.server),
+            proxies,
+            origins,
+            auth,
         });
         let send_buffer_bytes = settings.server.send_buffer_bytes;
         let workers = match settings.server.workers {
@@ -100,6 +152,8 @@ impl Application {
         .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
         .workers(workers)
         .backlog(4096)
+        .client_request_timeout(settings.server.handshake_timeout())
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout().as_secs().max(1))
         .bind((settings.server.host.as_str(), settings.server.port))?;

@@ -245,10 +245,90 @@ fn validation_names_the_key() {
             &[],
             "nats.request_timeout_ms",
         ),
+        (
+            "[server]\nconnect_burst_per_ip = 0\n",
+            &[],
+            "server.connect_burst_per_ip",
+        ),
+        (
+            "[server]\nhandshake_timeout_ms = 0\n",
+            &[],
+            "server.handshake_timeout_ms",
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n",
+            &[],
+            "server.trusted_proxies[1]",
+        ),
+        (
+            "",
+            &[("TICKER__SERVER__TRUSTED_PROXIES", "10.0.0.0/33")],
+            "server.trusted_proxies[0]",
+        ),
+        (
+            "[server]\nallowed_origins = [\"https://example.com/app\"]\n",
+            &[],
+            "server.allowed_origins[0]",
+        ),
+        (
+            "[ws]\nclient_message_burst = 0\n",
+            &[],
+            "ws.client_message_burst",
+        ),
+        (
+            "[ws]\nmax_symbols_per_request = 0\n",
+            &[],
+            "ws.max_symbols_per_request",
+        ),
+        ("[auth]\ntokens = [\"short\"]\n", &[], "auth.tokens[0]"),
+        (
+            "",
+            &[("TICKER__AUTH__TOKENS", "0123456789abcdef,has space in it!!")],
+            "auth.tokens[1]",
+        ),
     ];
     for (file, env, key) in cases {
         assert_eq!(invalid_key(file, env), *key, "case {file:?} {env:?}");
     }
+}
+
+/// The limits of a public endpoint are on by default, auth is off, and list settings load from
+/// comma-separated variables.
+#[test]
+fn limits_default_on_and_lists_load_from_variables() {
+    let defaults = Settings::defaults().unwrap();
+    assert!(defaults.server.max_connections > 0);
+    assert!(defaults.server.max_connections_per_ip > 0);
+    assert!(defaults.server.connect_rate_per_ip > 0);
+    assert!(defaults.ws.max_client_messages_per_sec > 0);
+    assert!(
+        defaults.server.allowed_origins.is_empty(),
+        "same origin only"
+    );
+    assert!(defaults.auth.tokens.is_empty(), "auth is off");
+    assert_eq!(defaults.server.handshake_timeout_ms, 5000);
+
+    let settings = Settings::load(&Sources {
+        env_vars: vars(&[
+            ("TICKER__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+            ("TICKER__SERVER__ALLOWED_ORIGINS", "*"),
+            ("TICKER__AUTH__TOKENS", "0123456789abcdef,fedcba9876543210"),
+            ("TICKER__NATS__URL", "nats://a:4222,nats://b:4222"),
+        ]),
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(settings.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
+    assert_eq!(settings.server.allowed_origins, ["*"]);
+    assert_eq!(settings.auth.tokens.len(), 2);
+    assert_eq!(
+        settings.nats.url, "nats://a:4222,nats://b:4222",
+        "other values with commas stay strings"
+    );
+    assert!(
+        !settings.to_toml().contains("0123456789abcdef"),
+        "tokens are redacted"
+    );
 }
 
 /// Wrong types, unknown keys and missing files are load errors that say what is wrong.

@@ -1,5 +1,7 @@
-//! `GET /ws`: checks the upgrade, answers 101 at once and spawns the session on this worker.
+//! `GET /ws`: checks the upgrade (shape, origin, token, limits), answers 101 at once and spawns
+//! the session on this worker, holding its admission permit.
 
+use std::net::Ipv4Addr;
 use std::pin::Pin;
 
 use actix_web::error::PayloadError;
@@ -9,6 +11,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use futures_util::{FutureExt, Stream};
 use rand::RngExt;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::error::ApiError;
 use crate::frame_guard::FrameGuard;
@@ -41,15 +44,25 @@ fn accept(
         return Err(ApiError::ShuttingDown);
     }
     check_upgrade(req)?;
+    state.origins.check(req)?;
+    state.auth.check(req)?;
+    let peer = req.peer_addr();
+    // Every TCP connection has a peer; without one, all such requests share one budget.
+    let client = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| {
+        state.proxies.client_ip(p.ip(), req.headers())
+    });
+    let permit = state.admission.admit(client, Instant::now())?;
     let body = guard_frames(req, body, state.session.ws.max_message_bytes);
     let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
     let params = SessionParams {
         id: format!("{:016x}", rand::rng().random::<u64>()),
-        peer: req
-            .peer_addr()
-            .map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+        peer: match peer {
+            Some(peer) if client != peer.ip().to_canonical() => format!("{client} via {peer}"),
+            Some(peer) => peer.to_string(),
+            None => "unknown".to_owned(),
+        },
         initial_symbols: query
             .symbols
             .as_deref()
@@ -62,7 +75,10 @@ fn accept(
             .unwrap_or_default(),
     };
     let session = session::run(state.session.clone(), params, out, frames);
-    actix_web::rt::spawn(state.sessions.track_future(session));
+    actix_web::rt::spawn(state.sessions.track_future(async move {
+        session.await;
+        drop(permit);
+    }));
     Ok(response)
 }
 

@@ -38,7 +38,38 @@ pub fn test_settings() -> Settings {
     s.server.shutdown_grace_ms = 300;
     s.feed.tick_interval_ms = 20;
     s.feed.seed = Some(7);
+    without_client_limits(&mut s);
     s
+}
+
+/// Turns off the per-address and per-session limits of a public endpoint: tests open many
+/// connections and send bursts from one address. `tests/limits.rs` turns each on to test it.
+pub fn without_client_limits(s: &mut Settings) {
+    s.server.max_connections_per_ip = 0;
+    s.server.connect_rate_per_ip = 0;
+    s.ws.max_client_messages_per_sec = 0;
+}
+
+/// An upgrade the server refused: the HTTP status, headers and JSON error body.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub headers: tokio_tungstenite::tungstenite::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Refused {
+    /// The `Retry-After` header in seconds, if there is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        let value = self.headers.get("retry-after")?;
+        Some(
+            value
+                .to_str()
+                .ok()?
+                .parse()
+                .expect("Retry-After in seconds"),
+        )
+    }
 }
 
 pub struct TestApp {
@@ -104,6 +135,41 @@ impl TestApp {
         (Client::new(ws), selected)
     }
 
+    /// Upgrades with extra request headers: the client with its `welcome` read, or the refusal.
+    pub async fn try_connect(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, Refused> {
+        use tokio_tungstenite::tungstenite::{Error, http::HeaderName};
+        let mut request = self.ws_url(path).into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => {
+                let mut client = Client::new(ws);
+                match client.recv().await {
+                    ServerMessage::Welcome { .. } => Ok(client),
+                    other => panic!("expected welcome first, got {other:?}"),
+                }
+            }
+            Err(Error::Http(response)) => Err(Refused {
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                body: response
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null),
+            }),
+            Err(e) => panic!("the upgrade failed without an HTTP answer: {e}"),
+        }
+    }
+
     pub async fn raw(&self, path: &str) -> RawClient {
         RawClient::connect(self.addr, path).await
     }
@@ -122,9 +188,18 @@ impl TestApp {
 
     /// Waits until the server holds no WebSocket session.
     pub async fn until_no_sessions(&self) {
+        self.until_sessions(0).await;
+    }
+
+    /// Waits until the server holds exactly `n` WebSocket sessions.
+    pub async fn until_sessions(&self, n: usize) {
         let started = Instant::now();
-        while !self.sessions.is_empty() {
-            assert!(started.elapsed() < PATIENCE, "sessions still open");
+        while self.sessions.len() != n {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{} sessions open, expected {n}",
+                self.sessions.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -204,6 +279,10 @@ pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
 pub fn start_process(args: &[&str], vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
         .args(args)
+        // Every test client comes from one address: no per-address limits unless a test sets them.
+        .env("TICKER__SERVER__MAX_CONNECTIONS_PER_IP", "0")
+        .env("TICKER__SERVER__CONNECT_RATE_PER_IP", "0")
+        .env("TICKER__WS__MAX_CLIENT_MESSAGES_PER_SEC", "0")
         .envs(vars.iter().copied())
         .env("TICKER__SERVER__PORT", "0")
         .env("TICKER__LOG__FORMAT", "json")
