@@ -369,7 +369,8 @@ async fn read_until_closed(mut stream: TcpStream) -> (Vec<u8>, Instant) {
     (bytes, Instant::now())
 }
 
-/// A connection that sends half a request line and stalls, or nothing at all, is closed after
+/// A connection that sends half a request line and stalls, one that sends nothing, and one that
+/// trickles its headers a byte at a time (slowloris) are all closed after
 /// `server.handshake_timeout_ms`; a connected client keeps receiving quotes.
 #[tokio::test]
 async fn stalled_handshakes_are_closed() {
@@ -382,8 +383,37 @@ async fn stalled_handshakes_are_closed() {
     let mut half = TcpStream::connect(app.addr).await.unwrap();
     half.write_all(b"GET /ws HTT").await.unwrap();
     let silent = TcpStream::connect(app.addr).await.unwrap();
-    let (half, silent) = tokio::join!(read_until_closed(half), read_until_closed(silent));
-    for (bytes, closed) in [half, silent] {
+    let (trickle_read, mut trickle_write) =
+        TcpStream::connect(app.addr).await.unwrap().into_split();
+    let addr = app.addr;
+    let trickler = tokio::spawn(async move {
+        let head = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nX-Padding: {}",
+            addr,
+            "a".repeat(200)
+        );
+        for byte in head.bytes() {
+            if trickle_write.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            // The slowloris pace: each byte well inside any per-read timeout.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let trickle = async move {
+        let mut bytes = Vec::new();
+        let mut read = trickle_read;
+        let done = tokio::time::timeout(PATIENCE, read.read_to_end(&mut bytes)).await;
+        assert!(
+            done.is_ok(),
+            "the server never closed the trickling connection"
+        );
+        (bytes, Instant::now())
+    };
+    let (half, silent, trickle) =
+        tokio::join!(read_until_closed(half), read_until_closed(silent), trickle);
+    trickler.abort();
+    for (bytes, closed) in [half, silent, trickle] {
         let waited = closed - started;
         assert!(
             waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
