@@ -28,7 +28,7 @@ pub enum ApiError {
     #[error("origin not allowed: {0}")]
     ForbiddenOrigin(String),
     /// No token, or one the server does not know (`presented`).
-    #[error("{}", if *.presented { "invalid token" } else { "a token is required: `Authorization: Bearer …` or `?token=…`" })]
+    #[error("{}", if *.presented { "invalid or expired token" } else { "a token is required: `Authorization: Bearer …` or `?token=…`" })]
     Unauthorized { presented: bool },
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ticker::auth::SignedTokens;
 use ticker::publisher::Publisher;
 use ticker::settings::{Settings, Sources};
 use ticker::startup::Application;
@@ -28,6 +29,13 @@ enum Command {
     Publish,
     /// Validate the settings and print the effective values.
     CheckConfig,
+    /// Print a signed token for `/ws` and `/api/*` that expires after `--ttl-secs`
+    /// (needs auth.hmac_secret).
+    Token {
+        /// Seconds the token stays valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
 }
 
 /// Exit code for settings that cannot be loaded or are invalid.
@@ -49,8 +57,22 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(settings),
+        Command::Token { ttl_secs } => token(&settings, ttl_secs),
         Command::Publish => publish(settings),
     }
+}
+
+fn token(settings: &Settings, ttl_secs: u64) -> ExitCode {
+    let Some(secret) = &settings.auth.hmac_secret else {
+        eprintln!("ticker: `ticker token` needs auth.hmac_secret (e.g. TICKER__AUTH__HMAC_SECRET)");
+        return ExitCode::from(EXIT_BAD_SETTINGS);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let expires = now.as_secs().saturating_add(ttl_secs);
+    println!("{}", SignedTokens::new(secret).sign(expires));
+    ExitCode::SUCCESS
 }
 
 fn publish(settings: Settings) -> ExitCode {

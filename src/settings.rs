@@ -26,6 +26,8 @@ const LIST_KEYS: [&str; 3] = [
 
 /// The shortest token `auth.tokens` accepts: guessing must stay out of reach.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// The shortest `auth.hmac_secret`: 32 characters, as many bytes as the HMAC-SHA256 output.
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,8 +162,10 @@ pub struct WsSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Accepted tokens; empty turns auth off.
+    /// Accepted tokens; empty (and no `hmac_secret`) turns auth off.
     pub tokens: Vec<String>,
+    /// The key of signed, expiring tokens (`ticker token` mints them); absent = none accepted.
+    pub hmac_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -417,6 +421,9 @@ impl Settings {
         for token in &mut shown.auth.tokens {
             *token = "<redacted>".to_owned();
         }
+        if shown.auth.hmac_secret.is_some() {
+            shown.auth.hmac_secret = Some("<redacted>".to_owned());
+        }
         toml::to_string_pretty(&shown).expect("settings are plain data and always serialize")
     }
 }
@@ -480,7 +487,13 @@ impl AuthSettings {
                 ),
             )?;
         }
-        Ok(())
+        ensure(
+            self.hmac_secret
+                .as_ref()
+                .is_none_or(|secret| secret.len() >= MIN_SECRET_LEN),
+            "auth.hmac_secret",
+            &format!("must be at least {MIN_SECRET_LEN} characters"),
+        )
     }
 }
 

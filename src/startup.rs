@@ -113,7 +113,7 @@ impl Application {
             .map_err(|e| invalid("server.trusted_proxies", e))?;
         let origins = OriginPolicy::parse(&settings.server.allowed_origins)
             .map_err(|e| invalid("server.allowed_origins", e))?;
-        let auth = Auth::new(&settings.auth.tokens);
+        let auth = Auth::new(&settings.auth);
         warn_if_above_file_limit(settings.server.max_connections);
         tracing::info!(
             max_connections = settings.server.max_connections,

@@ -283,6 +283,11 @@ fn validation_names_the_key() {
         ("[auth]\ntokens = [\"short\"]\n", &[], "auth.tokens[0]"),
         (
             "",
+            &[("TICKER__AUTH__HMAC_SECRET", "too short")],
+            "auth.hmac_secret",
+        ),
+        (
+            "",
             &[("TICKER__AUTH__TOKENS", "0123456789abcdef,has space in it!!")],
             "auth.tokens[1]",
         ),
@@ -328,6 +333,12 @@ fn limits_default_on_and_lists_load_from_variables() {
     assert!(
         !settings.to_toml().contains("0123456789abcdef"),
         "tokens are redacted"
+    );
+    let mut with_secret = settings.clone();
+    with_secret.auth.hmac_secret = Some("s".repeat(40));
+    assert!(
+        !with_secret.to_toml().contains(&"s".repeat(40)),
+        "so is the secret"
     );
 }
 
@@ -416,6 +427,36 @@ fn invalid_settings_exit_with_code_2() {
         String::from_utf8(output.stderr)
             .unwrap()
             .contains("ws.heartbeat_interval_ms")
+    );
+}
+
+/// `ticker token` prints a signed token that expires after `--ttl-secs`, and refuses without a
+/// secret.
+#[test]
+fn token_command_signs_with_the_secret() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let output = ticker()
+        .env("TICKER__AUTH__HMAC_SECRET", secret)
+        .args(["token", "--ttl-secs", "120"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap();
+    let token = token.trim();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signer = ticker::auth::SignedTokens::new(secret);
+    assert!(signer.verify(token, now), "{token}");
+    assert!(!signer.verify(token, now + 121), "expires after the ttl");
+
+    let output = ticker().arg("token").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("auth.hmac_secret")
     );
 }
 

@@ -3,10 +3,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::{Client, PATIENCE, Refused, TestApp, test_settings};
+use ticker::auth::SignedTokens;
 use ticker::protocol::{ErrorCode, ServerMessage};
 use ticker::settings::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -238,6 +239,36 @@ async fn tokens_guard_ws_and_api() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "{}", response.url());
     }
+    app.stop().await;
+}
+
+/// With `auth.hmac_secret`, a signed token opens `/ws` and `/api/*` until it expires; an expired
+/// or forged one gets 401.
+#[tokio::test]
+async fn signed_tokens_open_until_they_expire() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let mut settings = test_settings();
+    settings.auth.hmac_secret = Some(secret.to_owned());
+    let app = TestApp::spawn_with(settings).await;
+    let signer = SignedTokens::new(secret);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fresh = signer.sign(now + 60);
+    let expired = signer.sign(now - 1);
+    let forged = SignedTokens::new("some other secret of 32 characters").sign(now + 60);
+
+    let mut client = accepted(&app, &format!("/ws?symbols=*&token={fresh}"), &[]).await;
+    for token in [&expired, &forged] {
+        let refusal = refused(&app, &format!("/ws?token={token}"), &[]).await;
+        assert_refusal(&refusal, 401, "unauthorized");
+    }
+    let http = reqwest::Client::new();
+    let poll = |token: &str| http.get(app.url("/api/quotes")).bearer_auth(token).send();
+    assert_eq!(poll(&fresh).await.unwrap().status(), 200);
+    assert_eq!(poll(&expired).await.unwrap().status(), 401);
+    receives_quotes(&mut client).await;
     app.stop().await;
 }
 
