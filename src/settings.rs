@@ -274,6 +274,7 @@ impl Settings {
             ("ws.heartbeat_interval_ms", s.ws.heartbeat_interval_ms),
             ("ws.idle_timeout_ms", s.ws.idle_timeout_ms),
             ("ws.slow_client_timeout_ms", s.ws.slow_client_timeout_ms),
+            ("server.handshake_timeout_ms", s.server.handshake_timeout_ms),
         ] {
             ensure(
                 ms <= MAX_DURATION_MS,

@@ -256,6 +256,14 @@ fn validation_names_the_key() {
             "server.handshake_timeout_ms",
         ),
         (
+            "",
+            &[(
+                "TICKER__SERVER__HANDSHAKE_TIMEOUT_MS",
+                "18446744073709551615",
+            )],
+            "server.handshake_timeout_ms",
+        ),
+        (
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n",
             &[],
             "server.trusted_proxies[1]",
