@@ -26,6 +26,8 @@ const LIST_KEYS: [&str; 3] = [
 
 /// The shortest token `auth.tokens` accepts: guessing must stay out of reach.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// The shortest `server.handshake_timeout_ms` that is reliably enforced.
+pub const MIN_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
 /// The shortest `auth.hmac_secret`: 32 characters, as many bytes as the HMAC-SHA256 output.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -436,10 +438,12 @@ impl ServerSettings {
             "server.connect_burst_per_ip",
             "must be positive when server.connect_rate_per_ip is set",
         )?;
+        // actix reads the time for this deadline from a clock that ticks every 500 ms: a
+        // shorter timeout can fall in the past before it is armed, and then never fires.
         ensure(
-            self.handshake_timeout_ms > 0,
+            self.handshake_timeout_ms >= MIN_HANDSHAKE_TIMEOUT_MS,
             "server.handshake_timeout_ms",
-            "must be positive",
+            "must be at least 1000",
         )?;
         if let Err((i, _)) = TrustedProxies::parse(&self.trusted_proxies) {
             return Err(invalid(

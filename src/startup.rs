@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -37,7 +38,7 @@ pub struct AppState {
 
 /// After the server ends a connection, how long the client has to close its side before the
 /// socket is dropped.
-const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct Application {
     server: Server,
@@ -152,7 +153,14 @@ impl Application {
         .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
         .workers(workers)
         .backlog(4096)
-        .client_request_timeout(settings.server.handshake_timeout())
+        .client_request_timeout(
+            settings
+                .server
+                .handshake_timeout()
+                .max(Duration::from_millis(
+                    crate::settings::MIN_HANDSHAKE_TIMEOUT_MS,
+                )),
+        )
         .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout().as_secs().max(1))

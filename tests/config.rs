@@ -251,7 +251,7 @@ fn validation_names_the_key() {
             "server.connect_burst_per_ip",
         ),
         (
-            "[server]\nhandshake_timeout_ms = 0\n",
+            "[server]\nhandshake_timeout_ms = 500\n",
             &[],
             "server.handshake_timeout_ms",
         ),

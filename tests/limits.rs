@@ -406,7 +406,7 @@ async fn read_until_closed(mut stream: TcpStream) -> (Vec<u8>, Instant) {
 #[tokio::test]
 async fn stalled_handshakes_are_closed() {
     let mut settings = test_settings();
-    settings.server.handshake_timeout_ms = 300;
+    settings.server.handshake_timeout_ms = 1000;
     let app = TestApp::spawn_with(settings).await;
     let mut client = app.connect("/ws?symbols=*").await;
 
@@ -446,8 +446,9 @@ async fn stalled_handshakes_are_closed() {
     trickler.abort();
     for (bytes, closed) in [half, silent, trickle] {
         let waited = closed - started;
+        // actix arms the deadline from a clock that ticks every 500 ms: up to that much early.
         assert!(
-            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
             "closed after {waited:?}"
         );
         let answer = String::from_utf8_lossy(&bytes);
