@@ -7,13 +7,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::feed::{FeedHandle, now_ms};
@@ -56,11 +57,44 @@ pub struct SessionCounts {
     pub conflated: u64,
     /// Times the session fell behind the feed's ring altogether.
     pub resyncs: u64,
+    pub tick_to_send: Latencies,
+}
+
+/// Tick-to-send latencies one session observed, by bucket of `TICK_TO_SEND_BUCKETS` (the last
+/// one is +Inf): filled on the hot path without touching shared memory, added in batches.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Latencies {
+    buckets: [u64; TICK_TO_SEND_BUCKETS.len() + 1],
+    sum_ms: u64,
+}
+
+impl Latencies {
+    pub fn observe_ms(&mut self, ms: u64) {
+        let seconds = ms as f64 / 1000.0;
+        let bucket = TICK_TO_SEND_BUCKETS
+            .iter()
+            .position(|&le| seconds <= le)
+            .unwrap_or(TICK_TO_SEND_BUCKETS.len());
+        self.buckets[bucket] += 1;
+        self.sum_ms += ms;
+    }
+
+    fn minus(&self, earlier: &Self) -> Self {
+        let mut buckets = self.buckets;
+        for (b, e) in buckets.iter_mut().zip(earlier.buckets) {
+            *b -= e;
+        }
+        Self {
+            buckets,
+            sum_ms: self.sum_ms - earlier.sum_ms,
+        }
+    }
 }
 
 impl SessionCounts {
     fn minus(&self, earlier: &Self) -> Self {
         Self {
+            tick_to_send: self.tick_to_send.minus(&earlier.tick_to_send),
             frames_out: self.frames_out - earlier.frames_out,
             bytes_out: self.bytes_out - earlier.bytes_out,
             quotes_out: self.quotes_out - earlier.quotes_out,
@@ -91,7 +125,7 @@ pub struct Metrics {
     resyncs: Counter,
     messages_received: Counter,
     bytes_received: Counter,
-    pub tick_to_send: Histogram,
+    tick_to_send: Arc<TickToSend>,
     pub poll_requests: Family<StatusLabels, Counter>,
 }
 
@@ -121,7 +155,7 @@ impl Metrics {
             resyncs: Counter::default(),
             messages_received: Counter::default(),
             bytes_received: Counter::default(),
-            tick_to_send: Histogram::new(TICK_TO_SEND_BUCKETS),
+            tick_to_send: Arc::default(),
             poll_requests: Family::default(),
         }
     }
@@ -207,12 +241,7 @@ impl Metrics {
             Unit::Bytes,
             m.bytes_received.clone(),
         );
-        r.register_with_unit(
-            "tick_to_send",
-            "Time from a tick to its frame being queued for a client",
-            Unit::Seconds,
-            m.tick_to_send.clone(),
-        );
+        r.register_collector(Box::new(Arc::clone(&m.tick_to_send)));
         r.register(
             "poll_requests",
             "GET /api/quotes requests, by response status (304 = unchanged)",
@@ -233,6 +262,7 @@ impl Metrics {
         self.resyncs.inc_by(d.resyncs);
         self.messages_received.inc_by(d.messages_in);
         self.bytes_received.inc_by(d.bytes_in);
+        self.tick_to_send.add(&d.tick_to_send);
     }
 
     /// Counts a session in; the guard counts it out however it ends, a panic included.
@@ -295,6 +325,48 @@ impl Drop for OpenSession {
             .connections_closed
             .get_or_create(&CloseLabels { code })
             .inc();
+    }
+}
+
+/// `ticker_tick_to_send_seconds`: the sessions' `Latencies`, added up in atomics and encoded
+/// as a histogram at scrape time.
+#[derive(Debug, Default)]
+struct TickToSend {
+    buckets: [AtomicU64; TICK_TO_SEND_BUCKETS.len() + 1],
+    sum_ms: AtomicU64,
+}
+
+impl TickToSend {
+    fn add(&self, l: &Latencies) {
+        for (total, n) in self.buckets.iter().zip(l.buckets) {
+            if n > 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.sum_ms.fetch_add(l.sum_ms, Ordering::Relaxed);
+    }
+}
+
+impl Collector for TickToSend {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        // Per-bucket counts; the encoder makes them cumulative.
+        let buckets: Vec<(f64, u64)> = TICK_TO_SEND_BUCKETS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(&self.buckets)
+            .map(|(le, n)| (le, n.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        encoder
+            .encode_descriptor(
+                "tick_to_send",
+                "Time from a tick to its frame being queued for a client",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 }
 

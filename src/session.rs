@@ -66,6 +66,8 @@ enum End {
     Echo(Option<CloseReason>),
     /// The client stopped reading for longer than `ws.slow_client_timeout_ms`.
     Slow,
+    /// The client kept sending past its message rate (`ws.max_excess_messages`).
+    RateLimited,
     /// The connection is gone; nothing more can be sent.
     Gone,
 }
@@ -121,9 +123,7 @@ pub async fn run(
     match end {
         End::Slow => metrics.slow_client_closes.inc(),
         End::Close(ref r) if r.code == CloseCode::Other(CLOSE_IDLE) => metrics.idle_closes.inc(),
-        End::Close(ref r) if r.description.as_deref() == Some(RATE_LIMIT_REASON) => {
-            metrics.rate_limit_closes.inc()
-        }
+        End::RateLimited => metrics.rate_limit_closes.inc(),
         _ => 0,
     };
     metrics.record(&session.counts, &mut session.reported);
@@ -239,7 +239,7 @@ impl Session {
                 match self.message_rate.check(Instant::now()) {
                     Verdict::Allow => self.on_request(&text).await,
                     Verdict::Refuse => self.refuse_rate_limited().await,
-                    Verdict::Close => Err(End::Close(reason(CloseCode::Policy, RATE_LIMIT_REASON))),
+                    Verdict::Close => Err(End::RateLimited),
                 }
             }
             Inbound::Ping(payload) => self.deliver(Outgoing::Pong(payload)).await,
@@ -362,10 +362,7 @@ impl Session {
             if let Some(out) = self.subscription.take_tick(tick) {
                 self.start_send(out)?;
                 let age_ms = now_ms().saturating_sub(tick.ts);
-                self.ctx
-                    .metrics
-                    .tick_to_send
-                    .observe(age_ms as f64 / 1000.0);
+                self.counts.tick_to_send.observe_ms(age_ms);
             }
         } else {
             self.subscription.defer_tick(tick);
@@ -496,6 +493,7 @@ impl Session {
                 description: None,
             }),
             End::Slow => Some(reason(CloseCode::Policy, "client too slow")),
+            End::RateLimited => Some(reason(CloseCode::Policy, RATE_LIMIT_REASON)),
             End::Gone => return None,
         };
         let code = reason.as_ref().map(|r| u16::from(r.code));
@@ -518,7 +516,7 @@ impl End {
         match self {
             End::Close(reason) => Some(reason.code.into()),
             End::Echo(reason) => Some(reason.as_ref().map_or(1005, |r| r.code.into())),
-            End::Slow => Some(CloseCode::Policy.into()),
+            End::Slow | End::RateLimited => Some(CloseCode::Policy.into()),
             End::Gone => None,
         }
     }
