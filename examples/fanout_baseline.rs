@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ticker::market::Market;
+use ticker::feed::market::Market;
 use ticker::protocol::{QuotesKind, quotes_frame};
 use ticker::settings::{Settings, Sources};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,11 +38,11 @@ async fn main() -> std::io::Result<()> {
 /// Moves the market every tick and publishes one ready-to-write WebSocket frame.
 async fn tick(settings: Settings, frames: broadcast::Sender<Arc<[u8]>>) {
     let feed = settings.feed;
-    let mut market = Market::new(&feed, feed.seed.unwrap_or(1), ticker::feed::now_ms());
+    let mut market = Market::new(&feed, feed.seed.unwrap_or(1), ticker::clock::now_ms());
     let mut interval = tokio::time::interval(feed.tick_interval());
     loop {
         interval.tick().await;
-        let moved = market.step(ticker::feed::now_ms());
+        let moved = market.step(ticker::clock::now_ms());
         let quotes: Vec<String> = moved
             .into_iter()
             .map(|id| serde_json::to_string(&market.quote(id)).expect("quotes serialize"))

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ticker::auth::SignedTokens;
-use ticker::publisher::Publisher;
+use ticker::access::auth::SignedTokens;
+use ticker::app::Application;
+use ticker::cluster::publisher::Publisher;
 use ticker::settings::{Settings, Sources};
-use ticker::startup::Application;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -67,10 +67,7 @@ fn token(settings: &Settings, ttl_secs: u64) -> ExitCode {
         eprintln!("ticker: `ticker token` needs auth.hmac_secret (e.g. TICKER__AUTH__HMAC_SECRET)");
         return ExitCode::from(EXIT_BAD_SETTINGS);
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    let expires = now.as_secs().saturating_add(ttl_secs);
+    let expires = ticker::clock::now_secs().saturating_add(ttl_secs);
     println!("{}", SignedTokens::new(secret).sign(expires));
     ExitCode::SUCCESS
 }
@@ -97,7 +94,7 @@ fn publish(settings: Settings) -> ExitCode {
 
 fn serve(settings: Settings) -> ExitCode {
     ticker::telemetry::init(&settings.log);
-    ticker::startup::raise_open_file_limit();
+    ticker::app::raise_open_file_limit();
     let result = actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();
         ticker::shutdown::cancel_on_signal(shutdown.clone());

@@ -17,7 +17,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::feed::{FeedHandle, now_ms};
+use crate::clock::now_ms;
+use crate::feed::FeedHandle;
 
 /// The OpenMetrics text format's media type, as Prometheus asks for it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

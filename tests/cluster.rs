@@ -13,8 +13,8 @@ use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
 use support::cluster::{Nats, edge, edge_with, publisher, require_nats, terminate, wait_ready};
 use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
-use ticker::protocol::{FeedState, ServerMessage};
-use ticker::quote::Quote;
+use ticker::protocol::quote::Quote;
+use ticker::protocol::{Liveness, ServerMessage};
 
 /// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
 async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
@@ -132,7 +132,7 @@ async fn broker_loss_goes_stale_and_recovers() {
         match client.recv().await {
             ServerMessage::Quotes { quotes } => seqs.update(&quotes),
             ServerMessage::Status {
-                feed: FeedState::Stale,
+                feed: Liveness::Stale,
                 since: Some(since),
             } => break since,
             other => panic!("expected quotes or stale, got {other:?}"),
@@ -147,7 +147,7 @@ async fn broker_loss_goes_stale_and_recovers() {
     assert!(matches!(
         late.recv().await,
         ServerMessage::Status {
-            feed: FeedState::Stale,
+            feed: Liveness::Stale,
             ..
         }
     ));
@@ -156,7 +156,7 @@ async fn broker_loss_goes_stale_and_recovers() {
     loop {
         match client.recv().await {
             ServerMessage::Status {
-                feed: FeedState::Live,
+                feed: Liveness::Live,
                 since: None,
             } => break,
             ServerMessage::Quotes { quotes } => seqs.update(&quotes),
@@ -185,12 +185,12 @@ async fn publisher_restart_keeps_seq_monotonic() {
     quotes(&mut client, 10, &mut seqs).await;
 
     drop(first);
-    until_status(&mut client, FeedState::Stale, &mut seqs).await;
+    until_status(&mut client, Liveness::Stale, &mut seqs).await;
     wait_ready(addr, 503).await;
     // Everything the old run sent has arrived; all that follows comes from the new run.
     let before = seqs.last.clone();
     let _second = publisher(&nats, "2");
-    until_status(&mut client, FeedState::Live, &mut seqs).await;
+    until_status(&mut client, Liveness::Live, &mut seqs).await;
     let after = quotes(&mut client, 10, &mut seqs).await;
     for q in &after {
         assert!(q.seq > before[&q.symbol], "{} restarted its seq", q.symbol);
@@ -198,7 +198,7 @@ async fn publisher_restart_keeps_seq_monotonic() {
 }
 
 /// Reads quotes (checking their seq) until a `status` with `feed`.
-async fn until_status(client: &mut Client, feed: FeedState, seqs: &mut SeqTracker) {
+async fn until_status(client: &mut Client, feed: Liveness, seqs: &mut SeqTracker) {
     loop {
         match client.recv().await {
             ServerMessage::Quotes { quotes } => seqs.update(&quotes),
@@ -313,7 +313,7 @@ async fn sigterm_stops_everything_without_a_broker() {
     assert!(matches!(
         client.recv_control().await,
         ServerMessage::Status {
-            feed: FeedState::Stale,
+            feed: Liveness::Stale,
             ..
         }
     ));

@@ -455,7 +455,7 @@ fn token_command_signs_with_the_secret() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let signer = ticker::auth::SignedTokens::new(secret);
+    let signer = ticker::access::auth::SignedTokens::new(secret);
     assert!(signer.verify(token, now), "{token}");
     assert!(!signer.verify(token, now + 121), "expires after the ttl");
 

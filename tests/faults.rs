@@ -34,7 +34,7 @@ async fn a_panicking_session_takes_down_only_itself() {
     ));
     assert_eq!(app.metric("ticker_connections_open").await, 2.0);
 
-    done.send(ticker::feed::now_ms()).unwrap();
+    done.send(ticker::clock::now_ms()).unwrap();
     let (frames, symbols) = bystander.await.expect("the bystander saw no gap");
     assert!(
         frames > 0 && symbols == 22,

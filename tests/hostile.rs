@@ -176,7 +176,7 @@ async fn framing_violations_get_their_close_codes() {
         );
     }
 
-    done.send(ticker::feed::now_ms()).unwrap();
+    done.send(ticker::clock::now_ms()).unwrap();
     let (frames, _) = bystander.await.expect("the bystander saw no gap");
     assert!(frames > 0);
     app.stop().await;
@@ -259,7 +259,7 @@ async fn floods_and_vanishing_peers_are_absorbed() {
     let silent: Vec<_> =
         futures_util::future::join_all((0..20).map(|_| app.raw("/ws?symbols=*"))).await;
 
-    done.send(ticker::feed::now_ms()).unwrap();
+    done.send(ticker::clock::now_ms()).unwrap();
     let (frames, symbols) = bystander.await.expect("the bystander saw no gap");
     assert!(
         frames > 0 && symbols == 22,

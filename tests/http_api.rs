@@ -126,7 +126,7 @@ async fn polling_and_push_agree() {
         panic!("expected snapshot")
     };
     let polled: Value = get(&app, "/api/quotes").await.json().await.unwrap();
-    let polled: Vec<ticker::quote::Quote> =
+    let polled: Vec<ticker::protocol::quote::Quote> =
         serde_json::from_value(polled["quotes"].clone()).unwrap();
     // A tick may fall between the two reads; then the poll is newer, never older.
     for (pushed, polled) in quotes.iter().zip(&polled) {

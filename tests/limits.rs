@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use support::{Client, PATIENCE, Refused, TestApp, test_settings};
-use ticker::auth::SignedTokens;
+use ticker::access::auth::SignedTokens;
 use ticker::protocol::{ErrorCode, ServerMessage};
 use ticker::settings::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

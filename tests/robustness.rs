@@ -63,7 +63,7 @@ async fn garbage_is_contained() {
         "most garbage was answered with errors: {errors}"
     );
 
-    done.send(ticker::feed::now_ms()).unwrap();
+    done.send(ticker::clock::now_ms()).unwrap();
     let (frames, symbols) = bystander.await.expect("the bystander saw no gap");
     // Coverage is by construction: it read until a quote stamped after the abuse ended.
     assert!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{OP_TEXT, RawClient, SeqTracker, TestApp};
 use ticker::protocol::ServerMessage;
-use ticker::quote::Quote;
+use ticker::protocol::quote::Quote;
 
 /// A fast feed that overflows a stalled client's socket buffers within seconds (~3 MB/s).
 fn fast_feed() -> ticker::settings::Settings {

@@ -74,7 +74,7 @@ async fn reconnect_storm_is_absorbed() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    done.send(ticker::feed::now_ms()).unwrap();
+    done.send(ticker::clock::now_ms()).unwrap();
     let (frames, symbols) = bystander.await.expect("the bystander saw no gap");
     assert!(
         frames > 0 && symbols == 22,

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use serde_json::json;
 use support::{Client, SeqTracker, TestApp};
+use ticker::protocol::quote::Quote;
 use ticker::protocol::{ErrorCode, ServerMessage};
-use ticker::quote::Quote;
 
 fn symbols_of(quotes: &[Quote]) -> HashSet<String> {
     quotes.iter().map(|q| q.symbol.clone()).collect()
@@ -349,7 +349,7 @@ async fn quotes_are_well_formed() {
             quotes.extend(q);
         }
     }
-    let now_ms = ticker::feed::now_ms();
+    let now_ms = ticker::clock::now_ms();
     for q in quotes {
         assert!(
             q.bid < q.ask && q.low <= q.price && q.price <= q.high,

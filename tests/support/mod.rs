@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use ticker::app::Application;
 use ticker::protocol::ServerMessage;
-use ticker::quote::Quote;
+use ticker::protocol::quote::Quote;
 use ticker::settings::Settings;
-use ticker::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;

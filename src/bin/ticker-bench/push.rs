@@ -311,7 +311,7 @@ impl Client {
             return;
         }
         c.frames.fetch_add(1, Ordering::Relaxed);
-        let now = ticker::feed::now_ms();
+        let now = ticker::clock::now_ms();
         let (mut quotes, mut gaps, mut newest) = (0, 0, 0);
         let ok = self.scanner.quotes(frame, |q| {
             quotes += 1;

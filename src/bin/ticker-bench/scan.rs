@@ -70,7 +70,7 @@ mod tests {
     /// The scanner reads what serde writes for the server's own `Quote`.
     #[test]
     fn reads_serialized_quotes() {
-        let quote = |symbol: &str, seq, ts| ticker::quote::Quote {
+        let quote = |symbol: &str, seq, ts| ticker::protocol::quote::Quote {
             symbol: symbol.into(),
             price: 1.5,
             bid: 1.4,

@@ -4,20 +4,15 @@
 //! `v1.{expires}.{signature}`, `expires` in Unix seconds and the signature the hex HMAC-SHA256
 //! of `v1.{expires}` under the secret. Health checks, `/metrics` and the static files stay open.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 use ring::hmac;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
+use super::Refusal;
+use crate::clock::now_secs;
 use crate::settings::AuthSettings;
-use crate::startup::AppState;
 
 /// The tokens that open the API; none means auth is off.
 #[derive(Clone, Default)]
@@ -89,12 +84,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
@@ -117,14 +106,14 @@ impl Auth {
     }
 
     /// Passes when auth is off or the request carries a known token.
-    pub fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    pub fn check(&self, req: &HttpRequest) -> Result<(), Refusal> {
         if !self.is_enabled() {
             return Ok(());
         }
         match presented(req) {
             Some(token) if self.knows(&token) => Ok(()),
-            Some(_) => Err(ApiError::Unauthorized { presented: true }),
-            None => Err(ApiError::Unauthorized { presented: false }),
+            Some(_) => Err(Refusal::Unauthorized { presented: true }),
+            None => Err(Refusal::Unauthorized { presented: false }),
         }
     }
 
@@ -143,7 +132,7 @@ impl Auth {
             || self
                 .signed
                 .as_ref()
-                .is_some_and(|signed| signed.verify(candidate, unix_now()))
+                .is_some_and(|signed| signed.verify(candidate, now_secs()))
     }
 }
 
@@ -161,18 +150,6 @@ fn presented(req: &HttpRequest) -> Option<String> {
             .ok()
             .and_then(|q| q.into_inner().token)
     })
-}
-
-/// Middleware for the routes behind auth.
-pub async fn require_token(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("routes::configure runs inside an App that has the AppState");
-    state.auth.check(req.request())?;
-    next.call(req).await
 }
 
 #[cfg(test)]
@@ -204,15 +181,15 @@ mod tests {
         assert!(check(TestRequest::get().uri(&format!("/ws?symbols=A&token={token}"))).is_ok());
         assert!(matches!(
             check(TestRequest::get()),
-            Err(ApiError::Unauthorized { presented: false })
+            Err(Refusal::Unauthorized { presented: false })
         ));
         assert!(matches!(
             check(TestRequest::get().uri("/ws?token=s3cret")),
-            Err(ApiError::Unauthorized { presented: true })
+            Err(Refusal::Unauthorized { presented: true })
         ));
         assert!(matches!(
             check(TestRequest::get().insert_header(("Authorization", format!("Basic {token}")))),
-            Err(ApiError::Unauthorized { presented: false })
+            Err(Refusal::Unauthorized { presented: false })
         ));
     }
 
@@ -237,8 +214,8 @@ mod tests {
             hmac_secret: Some(secret.to_owned()),
         });
         assert!(auth.is_enabled());
-        let fresh = signed.sign(unix_now() + 60);
-        let stale = signed.sign(unix_now() - 1);
+        let fresh = signed.sign(now_secs() + 60);
+        let stale = signed.sign(now_secs() - 1);
         let bearer = |t: &str| {
             auth.check(
                 &TestRequest::get()
@@ -249,7 +226,7 @@ mod tests {
         assert!(bearer(&fresh).is_ok());
         assert!(matches!(
             bearer(&stale),
-            Err(ApiError::Unauthorized { presented: true })
+            Err(Refusal::Unauthorized { presented: true })
         ));
     }
 }

@@ -16,8 +16,10 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedHandle, Tick, Watcher, now_ms};
-use crate::nats::{NatsError, Subjects, quote_message, snapshot_reply};
+use crate::clock::now_ms;
+use crate::cluster::nats::{NatsError, Subjects, quote_message, snapshot_reply};
+use crate::feed::{FeedHandle, Tick, Watcher, simulated};
+use crate::http::health;
 use crate::settings::Settings;
 
 /// How long a stopping publisher waits for NATS to take what is still buffered.
@@ -49,10 +51,10 @@ impl Publisher {
         shutdown: CancellationToken,
     ) -> Result<Self, PublishError> {
         let name = format!("ticker-publisher-{}", settings.server.node());
-        let (client, _links) = crate::nats::connect(&settings.nats, &name).await?;
+        let (client, _links) = crate::cluster::nats::connect(&settings.nats, &name).await?;
         let subjects = Subjects::new(&settings.nats.subject_prefix);
         let snapshot_requests = client.subscribe(subjects.snapshot()).await?;
-        let feed = FeedHandle::spawn_simulated(&settings.feed, shutdown.clone());
+        let feed = simulated::spawn(&settings.feed, shutdown.clone());
         let epoch = now_ms();
         tracing::info!(epoch, url = %settings.nats.url, prefix = %settings.nats.subject_prefix, "publisher starting");
         let pump = Pump {
@@ -67,7 +69,7 @@ impl Publisher {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .route("/healthz", web::get().to(healthz))
+                .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(readyz))
         })
         .workers(1)
@@ -101,10 +103,6 @@ impl Publisher {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 async fn readyz(client: web::Data<async_nats::Client>) -> HttpResponse {

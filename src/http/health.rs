@@ -5,16 +5,16 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::feed::FeedStatus;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.shutdown.is_cancelled() {
+    if state.shutdown().is_cancelled() {
         HttpResponse::ServiceUnavailable().json(json!({"status": "shutting_down"}))
-    } else if let FeedStatus::Stale { since } = state.feed.status() {
+    } else if let FeedStatus::Stale { since } = state.feed().status() {
         HttpResponse::ServiceUnavailable().json(json!({"status": "feed_stale", "since": since}))
     } else {
         HttpResponse::Ok().json(json!({"status": "ready"}))

@@ -1,5 +1,6 @@
-//! `Application`: builds the feed and the HTTP server from `Settings`, binds (port 0 in tests),
-//! and runs until the injected shutdown token is cancelled, then drains.
+//! `Application`: assembles every area from `Settings` (the feed of the configured source,
+//! access control, metrics, the HTTP server), binds (port 0 in tests), and runs until the
+//! injected shutdown token is cancelled, then drains. Nothing imports this module but `main`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,30 +12,17 @@ use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admission::Admission;
-use crate::auth::Auth;
-use crate::client_ip::TrustedProxies;
-use crate::feed::FeedHandle;
+use crate::access::admission::Admission;
+use crate::access::auth::Auth;
+use crate::access::client_ip::TrustedProxies;
+use crate::access::origin::OriginPolicy;
+use crate::cluster::edge;
+use crate::feed::simulated;
+use crate::http;
+use crate::http::state::AppState;
 use crate::metrics::Metrics;
-use crate::origin::OriginPolicy;
-use crate::routes;
 use crate::session::SessionContext;
 use crate::settings::{FeedSource, ServerSettings, Settings};
-
-/// Shared by every request handler.
-pub struct AppState {
-    pub feed: FeedHandle,
-    pub session: SessionContext,
-    pub shutdown: CancellationToken,
-    pub metrics: Arc<Metrics>,
-    /// Every live WebSocket session, so shutdown can wait for the last Close.
-    pub sessions: TaskTracker,
-    /// Who may open a session now; each session holds a permit.
-    pub admission: Arc<Admission>,
-    pub proxies: TrustedProxies,
-    pub origins: OriginPolicy,
-    pub auth: Auth,
-}
 
 /// After the server ends a connection, how long the client has to close its side before the
 /// socket is dropped.
@@ -95,9 +83,9 @@ impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
         let feed = match settings.feed.source {
-            FeedSource::Simulated => FeedHandle::spawn_simulated(&settings.feed, shutdown.clone()),
+            FeedSource::Simulated => simulated::spawn(&settings.feed, shutdown.clone()),
             FeedSource::Nats => {
-                FeedHandle::spawn_nats(&settings, shutdown.clone()).map_err(io::Error::other)?
+                edge::spawn(&settings, shutdown.clone()).map_err(io::Error::other)?
             }
         };
         let node: Arc<str> = settings.server.node().into();
@@ -125,15 +113,12 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             session: SessionContext {
-                feed: feed.clone(),
+                feed,
                 node,
                 ws: Arc::new(settings.ws.clone()),
                 shutdown: shutdown.clone(),
-                metrics: Arc::clone(&metrics),
+                metrics,
             },
-            feed,
-            shutdown: shutdown.clone(),
-            metrics,
             sessions: sessions.clone(),
             admission: Admission::new(&settings.server),
             proxies,
@@ -148,7 +133,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .configure(routes::configure)
+                .configure(http::configure)
         })
         .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
         .workers(workers)

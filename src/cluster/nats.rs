@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::protocol::join;
-use crate::quote::Quote;
+use crate::protocol::quote::Quote;
 use crate::settings::NatsSettings;
 
 /// Why the NATS connection could not be set up from the settings.

@@ -4,6 +4,16 @@
 //!
 //! `run` is one loop over `tokio::select!` (client frame, feed tick, heartbeat deadline, feed
 //! status, shutdown) that ends with a reason; then the close handshake and one log line.
+//! [`inbound`] turns client frames into messages, [`subscription`] decides what to send (and
+//! conflates for slow clients), [`heartbeat`] keeps time, [`frame_guard`] refuses oversized
+//! frames from their header.
+//!
+//! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
+
+pub mod frame_guard;
+pub mod heartbeat;
+pub mod inbound;
+pub mod subscription;
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
@@ -19,14 +29,15 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedHandle, FeedStatus, Snapshot, Tick, Watcher, now_ms};
-use crate::heartbeat::{Beat, Heartbeat};
-use crate::inbound::{Inbound, Reassembly, reason};
+use crate::access::rate::{Decision, MessageRate, Rate};
+use crate::clock::now_ms;
+use crate::feed::{FeedHandle, FeedStatus, Snapshot, Tick, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
-use crate::protocol::{ClientMessage, ErrorCode, FeedState, PROTOCOL_VERSION, ServerMessage};
-use crate::rate::{MessageRate, Rate, Verdict};
+use crate::protocol::{ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage};
+use crate::session::heartbeat::{Beat, Heartbeat};
+use crate::session::inbound::{Inbound, Reassembly, reason};
+use crate::session::subscription::{Batch, Subscription};
 use crate::settings::WsSettings;
-use crate::subscription::{Outbound, Subscription};
 
 /// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
 pub const CLOSE_IDLE: u16 = 4408;
@@ -237,9 +248,9 @@ impl Session {
                 self.counts.messages_in += 1;
                 self.counts.bytes_in += text.len() as u64;
                 match self.message_rate.check(Instant::now()) {
-                    Verdict::Allow => self.on_request(&text).await,
-                    Verdict::Refuse => self.refuse_rate_limited().await,
-                    Verdict::Close => Err(End::RateLimited),
+                    Decision::Allow => self.on_request(&text).await,
+                    Decision::Refuse => self.refuse_rate_limited().await,
+                    Decision::Close => Err(End::RateLimited),
                 }
             }
             Inbound::Ping(payload) => self.deliver(Outgoing::Pong(payload)).await,
@@ -402,7 +413,7 @@ impl Session {
     }
 
     /// Queues a quotes frame into a slot reserved by `has_room` or a ready `poll_ready`.
-    fn start_send(&mut self, out: Outbound) -> Result<(), End> {
+    fn start_send(&mut self, out: Batch) -> Result<(), End> {
         self.counts.bytes_out += out.frame.len() as u64;
         Pin::new(&mut self.out)
             .start_send(Message::Text(out.frame))
@@ -427,11 +438,11 @@ impl Session {
     async fn send_status(&mut self, status: FeedStatus) -> Result<(), End> {
         let message = match status {
             FeedStatus::Live => ServerMessage::Status {
-                feed: FeedState::Live,
+                feed: Liveness::Live,
                 since: None,
             },
             FeedStatus::Stale { since } => ServerMessage::Status {
-                feed: FeedState::Stale,
+                feed: Liveness::Stale,
                 since: Some(since),
             },
         };

@@ -1,17 +1,24 @@
-//! HTTP routes: the WebSocket upgrade, the polling API, health checks, metrics and the static
-//! dashboard.
+//! HTTP: the routes (WebSocket upgrade, polling API, health checks, metrics, the static
+//! dashboard), `ApiError` and `AppState`.
+//!
+//! Imports `session`, `access`, `feed`, `metrics`, `protocol` and `settings`; only `app` (and
+//! the publisher's health checks) import it.
 
 mod assets;
-mod health;
+pub mod error;
+pub mod health;
 mod metrics;
 mod quotes;
+pub mod state;
 mod ws;
 
-use actix_web::middleware::from_fn;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::web;
 
-use crate::auth;
-use crate::error::ApiError;
+use error::ApiError;
+use state::AppState;
 
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics::scrape))
         .service(
             web::scope("/api")
-                .wrap(from_fn(auth::require_token))
+                .wrap(from_fn(require_token))
                 .route("/quotes", web::get().to(quotes::all))
                 .route("/quotes/{symbol}", web::get().to(quotes::one))
                 .route("/symbols", web::get().to(quotes::symbols))
@@ -36,4 +43,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// Middleware for the routes behind auth.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("configure runs inside an App that has the AppState");
+    state.auth.check(req.request()).map_err(ApiError::from)?;
+    next.call(req).await
 }

@@ -9,7 +9,7 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
-use crate::error::ApiError;
+use super::Refusal;
 
 #[derive(Debug, Clone)]
 pub enum OriginPolicy {
@@ -37,7 +37,7 @@ impl OriginPolicy {
             .map(Self::Listed)
     }
 
-    pub fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    pub fn check(&self, req: &HttpRequest) -> Result<(), Refusal> {
         let Some(origin) = req.headers().get(header::ORIGIN) else {
             return Ok(());
         };
@@ -55,7 +55,7 @@ impl OriginPolicy {
         if listed.contains(&origin) || same_origin(&origin, host) {
             Ok(())
         } else {
-            Err(ApiError::ForbiddenOrigin(origin))
+            Err(Refusal::ForbiddenOrigin(origin))
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Edges that saw the same runs compute the same offsets, so they agree on every `seq`.
 
-use crate::symbols::SymbolId;
+use crate::feed::symbols::SymbolId;
 
 /// Per-symbol ordering state for one edge.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct Sequencer {
 
 /// What became of one quote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Sequenced {
     /// Show it with this client seq.
     Accept(u64),
     /// Not newer than what clients have: drop it.
@@ -52,19 +52,19 @@ impl Sequencer {
     }
 
     /// Decides on publisher seq `seq` of symbol `id` from run `epoch`.
-    pub fn accept(&mut self, epoch: u64, id: SymbolId, seq: u64) -> Verdict {
+    pub fn accept(&mut self, epoch: u64, id: SymbolId, seq: u64) -> Sequenced {
         match self.epoch {
-            Some(current) if epoch < current => return Verdict::Stale,
+            Some(current) if epoch < current => return Sequenced::Stale,
             Some(current) if epoch > current => self.start_epoch(epoch),
             None => self.start_epoch(epoch),
             Some(_) => {}
         }
         let client_seq = self.offsets[id].saturating_add(seq);
         match self.last[id] {
-            Some(last) if client_seq <= last => Verdict::Stale,
+            Some(last) if client_seq <= last => Sequenced::Stale,
             _ => {
                 self.last[id] = Some(client_seq);
-                Verdict::Accept(client_seq)
+                Sequenced::Accept(client_seq)
             }
         }
     }
@@ -88,14 +88,14 @@ mod tests {
     #[test]
     fn duplicates_and_reordering_never_move_seq_back() {
         let mut s = Sequencer::new(2);
-        assert_eq!(s.accept(10, 0, 5), Verdict::Accept(5));
-        assert_eq!(s.accept(10, 0, 5), Verdict::Stale);
-        assert_eq!(s.accept(10, 0, 4), Verdict::Stale);
-        assert_eq!(s.accept(10, 0, 8), Verdict::Accept(8));
-        assert_eq!(s.accept(10, 0, 7), Verdict::Stale);
+        assert_eq!(s.accept(10, 0, 5), Sequenced::Accept(5));
+        assert_eq!(s.accept(10, 0, 5), Sequenced::Stale);
+        assert_eq!(s.accept(10, 0, 4), Sequenced::Stale);
+        assert_eq!(s.accept(10, 0, 8), Sequenced::Accept(8));
+        assert_eq!(s.accept(10, 0, 7), Sequenced::Stale);
         assert_eq!(
             s.accept(10, 1, 0),
-            Verdict::Accept(0),
+            Sequenced::Accept(0),
             "symbols are independent"
         );
     }
@@ -105,19 +105,19 @@ mod tests {
     #[test]
     fn a_new_epoch_continues_above_the_last_seq() {
         let mut s = Sequencer::new(3);
-        assert_eq!(s.accept(100, 0, 40), Verdict::Accept(40));
-        assert_eq!(s.accept(100, 1, 7), Verdict::Accept(7));
+        assert_eq!(s.accept(100, 0, 40), Sequenced::Accept(40));
+        assert_eq!(s.accept(100, 1, 7), Sequenced::Accept(7));
         assert!(s.is_new_epoch(200) && !s.is_new_epoch(100));
-        assert_eq!(s.accept(200, 1, 1), Verdict::Accept(9), "7 + 1 + 1");
-        assert_eq!(s.accept(200, 0, 0), Verdict::Accept(41));
+        assert_eq!(s.accept(200, 1, 1), Sequenced::Accept(9), "7 + 1 + 1");
+        assert_eq!(s.accept(200, 0, 0), Sequenced::Accept(41));
         assert_eq!(
             s.accept(200, 2, 3),
-            Verdict::Accept(3),
+            Sequenced::Accept(3),
             "never seen: no offset"
         );
-        assert_eq!(s.accept(100, 0, 41), Verdict::Stale, "old run");
+        assert_eq!(s.accept(100, 0, 41), Sequenced::Stale, "old run");
         assert_eq!(s.epoch(), Some(200));
-        assert_eq!(s.accept(300, 0, 0), Verdict::Accept(42));
+        assert_eq!(s.accept(300, 0, 0), Sequenced::Accept(42));
     }
 
     /// Two edges fed the same messages, in any duplicated or shuffled order within a run,
@@ -133,7 +133,7 @@ mod tests {
         let mut last_b = [0u64; 2];
         let mut seen_a = Vec::new();
         for (i, &(epoch, id, seq)) in stream.iter().enumerate() {
-            if let Verdict::Accept(c) = a.accept(epoch, id, seq) {
+            if let Sequenced::Accept(c) = a.accept(epoch, id, seq) {
                 seen_a.push((epoch, id, seq, c));
             }
             // Edge b gets each message twice, and every third one after its successor.
@@ -142,7 +142,7 @@ mod tests {
                 batch.insert(0, stream[i + 1]);
             }
             for (e, id, q) in batch {
-                if let Verdict::Accept(c) = b.accept(e, id, q) {
+                if let Sequenced::Accept(c) = b.accept(e, id, q) {
                     assert!(c > last_b[id] || last_b[id] == 0, "seq moved back");
                     last_b[id] = c;
                 }

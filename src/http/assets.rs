@@ -4,7 +4,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(RustEmbed)]
 #[folder = "web/"]

@@ -9,9 +9,9 @@
 
 use bytestring::ByteString;
 
+use crate::feed::symbols::{SymbolId, SymbolSet};
 use crate::feed::{Snapshot, Tick, Update};
 use crate::protocol::{QuotesKind, quotes_frame};
-use crate::symbols::{SymbolId, SymbolSet};
 
 #[derive(Debug)]
 pub struct Subscription {
@@ -24,7 +24,7 @@ pub struct Subscription {
 
 /// A frame ready to send and how many quotes it carries.
 #[derive(Debug)]
-pub struct Outbound {
+pub struct Batch {
     pub frame: ByteString,
     pub quotes: usize,
     /// Updates of these symbols the client will never receive: newer states replaced them.
@@ -62,7 +62,7 @@ impl Subscription {
     }
 
     /// Subscribes to `ids` and returns the snapshot frame of those that are new, if any.
-    pub fn add(&mut self, ids: &[SymbolId], snapshot: &Snapshot) -> Option<Outbound> {
+    pub fn add(&mut self, ids: &[SymbolId], snapshot: &Snapshot) -> Option<Batch> {
         let added: Vec<SymbolId> = ids
             .iter()
             .copied()
@@ -79,7 +79,7 @@ impl Subscription {
             QuotesKind::Snapshot,
             added.iter().map(|&id| &*snapshot.quotes[id].json),
         );
-        Some(Outbound {
+        Some(Batch {
             frame,
             quotes: added.len(),
             skipped: 0,
@@ -105,7 +105,7 @@ impl Subscription {
 
     /// The frame for `tick` when the connection has room: the shared frame when this client
     /// wants all of it, else one joined from the quotes it wants. Marks them sent.
-    pub fn take_tick(&mut self, tick: &Tick) -> Option<Outbound> {
+    pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
         let quotes = self.wanted(tick);
         let frame = if quotes == 0 {
             return None;
@@ -125,7 +125,7 @@ impl Subscription {
                 self.last_seq[u.symbol] = self.last_seq[u.symbol].max(u.seq);
             }
         }
-        Some(Outbound {
+        Some(Batch {
             frame,
             quotes,
             skipped: 0,
@@ -163,7 +163,7 @@ impl Subscription {
 
     /// The connection drained: one frame with the latest state of every pending symbol that
     /// changed since it was last sent. Clears the pending set.
-    pub fn take_pending(&mut self, latest: &Snapshot) -> Option<Outbound> {
+    pub fn take_pending(&mut self, latest: &Snapshot) -> Option<Batch> {
         let changed: Vec<SymbolId> = self
             .pending
             .iter()
@@ -182,7 +182,7 @@ impl Subscription {
             QuotesKind::Quotes,
             changed.iter().map(|&id| &*latest.quotes[id].json),
         );
-        Some(Outbound {
+        Some(Batch {
             frame,
             quotes: changed.len(),
             skipped,

@@ -5,6 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::access::Refusal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("unknown symbol: {}", .0.join(", "))]
@@ -19,17 +21,9 @@ pub enum ApiError {
     UnsupportedVersion,
     #[error("the server is shutting down")]
     ShuttingDown,
-    #[error("the server is at its connection limit; retry later")]
-    TooManyConnections,
-    #[error("too many connections from your address; close one or retry later")]
-    TooManyConnectionsFromIp,
-    #[error("too many connection attempts from your address; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("origin not allowed: {0}")]
-    ForbiddenOrigin(String),
-    /// No token, or one the server does not know (`presented`).
-    #[error("{}", if *.presented { "invalid or expired token" } else { "a token is required: `Authorization: Bearer …` or `?token=…`" })]
-    Unauthorized { presented: bool },
+    /// Refused by access control: limits, origin, token.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 /// `Retry-After` of a refusal for lack of room: long enough for a reconnect storm to spread out.
@@ -52,11 +46,13 @@ impl ApiError {
             Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
             Self::ShuttingDown => "shutting_down",
-            Self::TooManyConnections => "too_many_connections",
-            Self::TooManyConnectionsFromIp => "too_many_connections_from_ip",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::ForbiddenOrigin(_) => "forbidden_origin",
-            Self::Unauthorized { .. } => "unauthorized",
+            Self::Refused(refusal) => match refusal {
+                Refusal::TooManyConnections => "too_many_connections",
+                Refusal::TooManyConnectionsFromIp => "too_many_connections_from_ip",
+                Refusal::RateLimited { .. } => "rate_limited",
+                Refusal::ForbiddenOrigin(_) => "forbidden_origin",
+                Refusal::Unauthorized { .. } => "unauthorized",
+            },
         }
     }
 
@@ -64,10 +60,10 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::ShuttingDown => Some(1),
-            Self::TooManyConnections | Self::TooManyConnectionsFromIp => {
+            Self::Refused(Refusal::TooManyConnections | Refusal::TooManyConnectionsFromIp) => {
                 Some(RETRY_AFTER_FULL_SECS)
             }
-            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::Refused(Refusal::RateLimited { retry_after_secs }) => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -81,12 +77,14 @@ impl ResponseError for ApiError {
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
-            Self::ShuttingDown | Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyConnectionsFromIp | Self::RateLimited { .. } => {
+            Self::ShuttingDown | Self::Refused(Refusal::TooManyConnections) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Refused(Refusal::TooManyConnectionsFromIp | Refusal::RateLimited { .. }) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Refused(Refusal::ForbiddenOrigin(_)) => StatusCode::FORBIDDEN,
+            Self::Refused(Refusal::Unauthorized { .. }) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -103,7 +101,7 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("13"),
                 ));
             }
-            Self::Unauthorized { presented } => {
+            Self::Refused(Refusal::Unauthorized { presented }) => {
                 let challenge = if *presented {
                     r#"Bearer realm="ticker", error="invalid_token""#
                 } else {

@@ -68,7 +68,7 @@ pub const EXCESS_WINDOW: Duration = Duration::from_secs(10);
 
 /// What to do with one client message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// Within the rate: process it.
     Allow,
     /// Over the rate: answer `rate_limited` and drop it.
@@ -98,12 +98,12 @@ impl MessageRate {
         }
     }
 
-    pub fn check(&mut self, now: Instant) -> Verdict {
+    pub fn check(&mut self, now: Instant) -> Decision {
         let Some((rate, bucket)) = &mut self.limit else {
-            return Verdict::Allow;
+            return Decision::Allow;
         };
         if bucket.try_take(*rate, now).is_ok() {
-            return Verdict::Allow;
+            return Decision::Allow;
         }
         if self.excess == 0 || now.saturating_duration_since(self.window_started) > EXCESS_WINDOW {
             self.window_started = now;
@@ -111,9 +111,9 @@ impl MessageRate {
         }
         self.excess += 1;
         if self.excess > self.max_excess {
-            Verdict::Close
+            Decision::Close
         } else {
-            Verdict::Refuse
+            Decision::Refuse
         }
     }
 }
@@ -155,7 +155,7 @@ mod tests {
         let t0 = Instant::now();
         let mut unlimited = MessageRate::new(None, 0, t0);
         for _ in 0..10_000 {
-            assert_eq!(unlimited.check(t0), Verdict::Allow);
+            assert_eq!(unlimited.check(t0), Decision::Allow);
         }
     }
 
@@ -166,7 +166,7 @@ mod tests {
         let t0 = Instant::now();
         let mut burst = MessageRate::new(Rate::new(1, 2), 3, t0);
         let verdicts: Vec<_> = (0..6).map(|_| burst.check(t0)).collect();
-        use Verdict::*;
+        use Decision::*;
         assert_eq!(verdicts, [Allow, Allow, Refuse, Refuse, Refuse, Close]);
 
         let mut spread = MessageRate::new(Rate::new(1, 1), 3, t0);

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::ApiError;
-use crate::rate::{Rate, TokenBucket};
+use super::Refusal;
+use crate::access::rate::{Rate, TokenBucket};
 use crate::settings::ServerSettings;
 
 /// Past this many addresses the table is swept at once; otherwise every [`SWEEP_EVERY`].
@@ -80,7 +80,7 @@ impl Admission {
 
     /// Admits a connection from `client`, or says why not. Every attempt takes a token from the
     /// address's bucket, refused ones too: retrying in a loop is what the rate is there to stop.
-    pub fn admit(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Permit, ApiError> {
+    pub fn admit(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Permit, Refusal> {
         let limits = self.limits;
         if limits.per_ip == 0 && limits.rate.is_none() {
             self.take_total()?;
@@ -96,26 +96,26 @@ impl Admission {
         if let (Some(rate), Some(bucket)) = (limits.rate, entry.bucket.as_mut()) {
             bucket
                 .try_take(rate, now)
-                .map_err(|wait| ApiError::RateLimited {
+                .map_err(|wait| Refusal::RateLimited {
                     retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
                 })?;
         }
         if limits.per_ip > 0 && entry.open >= limits.per_ip {
-            return Err(ApiError::TooManyConnectionsFromIp);
+            return Err(Refusal::TooManyConnectionsFromIp);
         }
         self.take_total()?;
         entry.open += 1;
         Ok(self.permit(Some(key)))
     }
 
-    fn take_total(&self) -> Result<(), ApiError> {
+    fn take_total(&self) -> Result<(), Refusal> {
         let total = self.limits.total;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (total == 0 || open < total).then_some(open + 1)
             })
             .map(drop)
-            .map_err(|_| ApiError::TooManyConnections)
+            .map_err(|_| Refusal::TooManyConnections)
     }
 
     fn permit(self: &Arc<Self>, key: Option<IpAddr>) -> Permit {
@@ -210,7 +210,7 @@ mod tests {
         let _second = a.admit(ip("192.0.2.2"), now).unwrap();
         assert!(matches!(
             a.admit(ip("192.0.2.3"), now),
-            Err(ApiError::TooManyConnections)
+            Err(Refusal::TooManyConnections)
         ));
         drop(first);
         assert_eq!(a.open(), 1);
@@ -229,7 +229,7 @@ mod tests {
             .collect();
         assert!(matches!(
             a.admit(ip("2001:db8::3"), now),
-            Err(ApiError::TooManyConnectionsFromIp)
+            Err(Refusal::TooManyConnectionsFromIp)
         ));
         assert!(a.admit(ip("2001:db8:0:1::1"), now).is_ok(), "another /64");
         drop(held);
@@ -239,7 +239,7 @@ mod tests {
         assert!(r.admit(ip("192.0.2.1"), now).is_ok());
         assert!(r.admit(ip("192.0.2.1"), now).is_ok());
         match r.admit(ip("192.0.2.1"), now) {
-            Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            Err(Refusal::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected rate_limited, got {other:?}"),
         }
         assert!(r.admit(ip("192.0.2.2"), now).is_ok());

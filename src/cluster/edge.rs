@@ -15,40 +15,40 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{Command, FeedHandle, FeedStatus, Outlets, Update, now_ms, snapshot};
-use crate::market::Market;
-use crate::nats::{
+use crate::clock::now_ms;
+use crate::cluster::nats::{
     Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options, parse_urls,
 };
-use crate::quote::Quote;
-use crate::sequencer::{Sequencer, Verdict};
+use crate::cluster::sequencer::{Sequenced, Sequencer};
+use crate::feed::market::opening_quotes;
+use crate::feed::outlets::Outlets;
+use crate::feed::symbols::Universe;
+use crate::feed::{Command, FeedHandle, FeedStatus, Snapshot, Update};
+use crate::protocol::quote::Quote;
 use crate::settings::{FeedSettings, Settings};
-use crate::symbols::Universe;
 
 /// Most broker messages folded into one batch before sessions are woken.
 const MAX_BATCH: usize = 4096;
 /// How often a wanted snapshot is asked for again when no request is in flight.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(250);
 
-impl FeedHandle {
-    /// Spawns an edge feed on the current runtime; it connects to NATS in the background and
-    /// stops when `shutdown` is cancelled. Fails only for unusable settings.
-    pub fn spawn_nats(settings: &Settings, shutdown: CancellationToken) -> Result<Self, NatsError> {
-        let urls = parse_urls(&settings.nats.url)?;
-        let name = format!("ticker-edge-{}", settings.server.node());
-        let (options, links) = connect_options(&settings.nats, &name)?;
-        let (edge, handle) = Edge::new(&settings.feed);
-        let link = LinkParts {
-            options,
-            urls,
-            links,
-            subjects: Subjects::new(&settings.nats.subject_prefix),
-            request_timeout: settings.nats.request_timeout(),
-            stale_after: settings.nats.stale_after(),
-        };
-        tokio::spawn(edge.run(link, shutdown));
-        Ok(handle)
-    }
+/// Spawns an edge feed on the current runtime; it connects to NATS in the background and stops
+/// when `shutdown` is cancelled. Fails only for unusable settings.
+pub fn spawn(settings: &Settings, shutdown: CancellationToken) -> Result<FeedHandle, NatsError> {
+    let urls = parse_urls(&settings.nats.url)?;
+    let name = format!("ticker-edge-{}", settings.server.node());
+    let (options, links) = connect_options(&settings.nats, &name)?;
+    let (edge, handle) = Edge::new(&settings.feed);
+    let link = LinkParts {
+        options,
+        urls,
+        links,
+        subjects: Subjects::new(&settings.nats.subject_prefix),
+        request_timeout: settings.nats.request_timeout(),
+        stale_after: settings.nats.stale_after(),
+    };
+    tokio::spawn(edge.run(link, shutdown));
+    Ok(handle)
 }
 
 /// What the actor needs to reach the broker.
@@ -82,7 +82,7 @@ impl Edge {
         let universe = Arc::new(Universe::new(&feed.symbols));
         // Until the first snapshot: every symbol at its opening price with seq 0, which is
         // exactly what the publisher's market starts from.
-        let placeholders = snapshot(&Market::new(feed, 0, now_ms()), 0, 0);
+        let placeholders = Snapshot::new(0, 0, &opening_quotes(feed, now_ms()));
         let stale = FeedStatus::Stale { since: now_ms() };
         let (outlets, commands, handle) = Outlets::new(placeholders, stale, Arc::clone(&universe));
         let edge = Edge {
@@ -269,18 +269,11 @@ impl Edge {
             tracing::warn!(symbol = %quote.symbol, "quote for a symbol this edge does not list");
             return None;
         };
-        let Verdict::Accept(seq) = self.sequencer.accept(epoch, id, quote.seq) else {
+        let Sequenced::Accept(seq) = self.sequencer.accept(epoch, id, quote.seq) else {
             return None;
         };
         quote.seq = seq;
-        Some(Update {
-            symbol: id,
-            seq,
-            ts: quote.ts,
-            json: serde_json::to_string(&quote)
-                .expect("a quote is plain data and always serializes")
-                .into(),
-        })
+        Some(Update::new(id, &quote))
     }
 
     /// Applies updates to the latest snapshot and sends them to sessions as one tick.
@@ -327,9 +320,9 @@ async fn request_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::nats::quote_message;
     use crate::feed::Tick;
-    use crate::nats::quote_message;
-    use crate::symbols::SymbolId;
+    use crate::feed::symbols::SymbolId;
 
     fn edge() -> (Edge, FeedHandle) {
         Edge::new(&Settings::defaults().expect("defaults are valid").feed)

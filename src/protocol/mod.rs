@@ -2,12 +2,16 @@
 //! frame builders that join pre-serialized quotes instead of serializing per client.
 //!
 //! `docs/protocol.md` is the reference; the tests below check the shapes it shows.
+//!
+//! Imports no other area: `feed`, `session`, `http` and `cluster` all speak it.
+
+pub mod quote;
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::quote::Quote;
+use quote::Quote;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The `Sec-WebSocket-Protocol` value the server selects when a client offers it.
@@ -58,7 +62,7 @@ pub enum ServerMessage {
     /// Whether quotes are flowing: sent when the feed goes stale (the broker is unreachable)
     /// and when it is live again; the connection stays open either way.
     Status {
-        feed: FeedState,
+        feed: Liveness,
         /// Unix epoch milliseconds since when the feed is stale; absent when live.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
@@ -75,7 +79,7 @@ pub enum ServerMessage {
 /// The `feed` of a `status` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FeedState {
+pub enum Liveness {
     Live,
     Stale,
 }
@@ -259,7 +263,7 @@ mod tests {
                    "heartbeat_interval_ms":5000,"idle_timeout_ms":15000,"node":"edge-1"})
         );
         let stale = ServerMessage::Status {
-            feed: FeedState::Stale,
+            feed: Liveness::Stale,
             since: Some(1_700_000_000_000),
         };
         assert_eq!(
@@ -267,7 +271,7 @@ mod tests {
             json!({"type":"status","feed":"stale","since":1_700_000_000_000u64})
         );
         let live = ServerMessage::Status {
-            feed: FeedState::Live,
+            feed: Liveness::Live,
             since: None,
         };
         assert_eq!(

@@ -13,12 +13,12 @@ use rand::RngExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::error::ApiError;
-use crate::frame_guard::FrameGuard;
+use crate::feed::symbols::Universe;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::protocol::SUBPROTOCOL;
+use crate::session::frame_guard::FrameGuard;
 use crate::session::{self, SessionParams};
-use crate::startup::AppState;
-use crate::symbols::Universe;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -31,7 +31,7 @@ pub async fn upgrade(
     query: web::Query<WsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    accept(&req, body, &query, &state).inspect_err(|e| state.metrics.rejected(e.code()))
+    accept(&req, body, &query, &state).inspect_err(|e| state.metrics().rejected(e.code()))
 }
 
 fn accept(
@@ -40,7 +40,7 @@ fn accept(
     query: &WsQuery,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    if state.shutdown.is_cancelled() {
+    if state.shutdown().is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
     check_upgrade(req)?;

@@ -6,9 +6,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
-use crate::quote::{Quote, round2};
-use crate::settings::FeedSettings;
-use crate::symbols::SymbolId;
+use crate::feed::symbols::SymbolId;
+use crate::protocol::quote::{Quote, round2};
+use crate::settings::{FeedSettings, SymbolSettings};
 
 /// Seconds in a trading year (252 sessions of 6.5 hours), the unit of annualised volatility.
 const TRADING_YEAR_SECS: f64 = 252.0 * 6.5 * 3600.0;
@@ -49,19 +49,7 @@ impl Market {
         let symbols = settings
             .symbols
             .iter()
-            .map(|s| SymbolState {
-                symbol: s.symbol.clone(),
-                price: s.price,
-                open: s.price,
-                high: s.price,
-                low: s.price,
-                volume: 0,
-                seq: 0,
-                ts,
-                quiet_ticks: 0,
-                volatility: s.volatility,
-                drift: s.drift,
-            })
+            .map(|s| SymbolState::opening(s, ts))
             .collect();
         Self {
             rng: StdRng::seed_from_u64(seed),
@@ -108,9 +96,47 @@ impl Market {
 
     /// The current quote of one symbol.
     pub fn quote(&self, id: SymbolId) -> Quote {
-        let s = &self.symbols[id];
+        self.symbols[id].quote(self.spread_fraction)
+    }
+
+    /// Every symbol's current quote, in `SymbolId` order.
+    pub fn quotes(&self) -> Vec<Quote> {
+        (0..self.len()).map(|id| self.quote(id)).collect()
+    }
+}
+
+/// Every symbol at its opening price with seq 0, stamped `ts`: what a market starts from, and
+/// what a cluster edge shows until the publisher's first snapshot.
+pub fn opening_quotes(settings: &FeedSettings, ts: u64) -> Vec<Quote> {
+    let spread_fraction = settings.spread_bps / 10_000.0;
+    settings
+        .symbols
+        .iter()
+        .map(|s| SymbolState::opening(s, ts).quote(spread_fraction))
+        .collect()
+}
+
+impl SymbolState {
+    fn opening(s: &SymbolSettings, ts: u64) -> Self {
+        Self {
+            symbol: s.symbol.clone(),
+            price: s.price,
+            open: s.price,
+            high: s.price,
+            low: s.price,
+            volume: 0,
+            seq: 0,
+            ts,
+            quiet_ticks: 0,
+            volatility: s.volatility,
+            drift: s.drift,
+        }
+    }
+
+    fn quote(&self, spread_fraction: f64) -> Quote {
+        let s = self;
         let price = round2(s.price);
-        let half_spread = (s.price * self.spread_fraction / 2.0).max(0.005);
+        let half_spread = (s.price * spread_fraction / 2.0).max(0.005);
         let bid = round2(s.price - half_spread);
         // Keep the book uncrossed after rounding: ask is at least a cent above bid.
         let ask = round2(s.price + half_spread).max(round2(bid + 0.01));

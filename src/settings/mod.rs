@@ -11,11 +11,11 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::client_ip::TrustedProxies;
-use crate::origin::OriginPolicy;
+use crate::access::client_ip::TrustedProxies;
+use crate::access::origin::OriginPolicy;
 
 /// The defaults, compiled in so the binary runs from any working directory.
-const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Settings that are lists; as environment variables their entries are separated by commas.
 const LIST_KEYS: [&str; 3] = [

@@ -1,0 +1,164 @@
+//! The feed: what sessions and HTTP handlers watch. A feed actor (the [`simulated`] market, or a
+//! cluster edge) owns its state, serializes each update once and publishes it through its
+//! [`outlets`] to every session without ever waiting for one; `FeedHandle` is its cheap,
+//! cloneable face, whatever the source.
+//!
+//! Updates go out on a bounded broadcast ring shared by all sessions, so a slow session costs no
+//! memory of its own: when it falls behind the ring it is told how far (`Lagged`) and resyncs
+//! from the latest snapshot, which the actor also publishes on a `watch` after every tick.
+
+//!
+//! Imports `protocol` and `settings` only.
+
+pub mod market;
+pub(crate) mod outlets;
+pub mod simulated;
+pub mod symbols;
+
+use std::sync::Arc;
+
+use bytestring::ByteString;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::protocol::quote::Quote;
+use symbols::{SymbolId, Universe};
+
+pub use outlets::TICK_BUFFER;
+
+/// One symbol's latest update: its id, its seq, and its quote serialized once as JSON.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub symbol: SymbolId,
+    pub seq: u64,
+    pub ts: u64,
+    pub json: ByteString,
+}
+
+impl Update {
+    /// The update of symbol `symbol` to `quote`, serialized here, once for every client.
+    pub fn new(symbol: SymbolId, quote: &Quote) -> Self {
+        Self {
+            symbol,
+            seq: quote.seq,
+            ts: quote.ts,
+            json: serde_json::to_string(quote)
+                .expect("a quote is plain data and always serializes")
+                .into(),
+        }
+    }
+}
+
+/// Everything that moved in one tick, plus the ready-made frame for clients that want it all.
+#[derive(Debug)]
+pub struct Tick {
+    pub number: u64,
+    pub ts: u64,
+    pub updates: Vec<Update>,
+    /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client subscribed to all.
+    pub frame: ByteString,
+}
+
+/// The latest quote of every symbol after tick `tick`.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub tick: u64,
+    /// Indexed by `SymbolId`.
+    pub quotes: Vec<Update>,
+    /// Identifies this feed's run, so validators from another run never match.
+    pub epoch: u64,
+}
+
+/// What a new watcher gets: a snapshot and the stream of ticks that follow it, exactly, and
+/// whether the feed behind them is live.
+pub struct Watcher {
+    pub snapshot: Arc<Snapshot>,
+    pub ticks: broadcast::Receiver<Arc<Tick>>,
+    pub status: watch::Receiver<FeedStatus>,
+}
+
+/// Whether quotes are flowing. The simulated feed is always live; an edge is stale while it has
+/// no broker connection or no snapshot yet (see `cluster::edge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStatus {
+    Live,
+    /// Stale since this Unix time in milliseconds.
+    Stale {
+        since: u64,
+    },
+}
+
+/// The feed has stopped (shutdown); no watcher can be added.
+#[derive(Debug, thiserror::Error)]
+#[error("the feed has stopped")]
+pub struct FeedClosed;
+
+pub(crate) enum Command {
+    Watch {
+        respond_to: oneshot::Sender<Watcher>,
+    },
+}
+
+/// Cheap to clone; every session and HTTP handler holds one.
+#[derive(Clone)]
+pub struct FeedHandle {
+    commands: mpsc::Sender<Command>,
+    latest: watch::Receiver<Arc<Snapshot>>,
+    status: watch::Receiver<FeedStatus>,
+    universe: Arc<Universe>,
+}
+
+impl FeedHandle {
+    /// The handle of a feed actor that answers `commands` and publishes on these watches.
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        latest: watch::Receiver<Arc<Snapshot>>,
+        status: watch::Receiver<FeedStatus>,
+        universe: Arc<Universe>,
+    ) -> Self {
+        Self {
+            commands,
+            latest,
+            status,
+            universe,
+        }
+    }
+
+    /// Registers a watcher: the latest snapshot and a receiver positioned right after it.
+    pub async fn watch(&self) -> Result<Watcher, FeedClosed> {
+        let (respond_to, response) = oneshot::channel();
+        self.commands
+            .send(Command::Watch { respond_to })
+            .await
+            .map_err(|_| FeedClosed)?;
+        response.await.map_err(|_| FeedClosed)
+    }
+
+    /// The latest snapshot; never blocks the feed.
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.latest.borrow().clone()
+    }
+
+    /// Whether quotes are flowing right now.
+    pub fn status(&self) -> FeedStatus {
+        *self.status.borrow()
+    }
+
+    pub fn universe(&self) -> &Arc<Universe> {
+        &self.universe
+    }
+}
+
+impl Snapshot {
+    /// The snapshot after tick `tick` of run `epoch`, the quotes in `SymbolId` order.
+    pub fn new<'a>(tick: u64, epoch: u64, quotes: impl IntoIterator<Item = &'a Quote>) -> Self {
+        Self {
+            tick,
+            quotes: quotes
+                .into_iter()
+                .enumerate()
+                .map(|(id, quote)| Update::new(id, quote))
+                .collect(),
+            epoch,
+        }
+    }
+}

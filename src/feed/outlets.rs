@@ -1,0 +1,85 @@
+//! `Outlets`: what a feed actor publishes through, whatever its source: the bounded ring of
+//! ticks every session reads, the latest snapshot, and the feed's status. The simulated feed and
+//! the cluster edge each own one, so sessions cannot tell them apart.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::symbols::Universe;
+use super::{Command, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
+use crate::protocol::{QuotesKind, quotes_frame};
+
+/// Ticks the broadcast ring holds; a session further behind than this resyncs from a snapshot.
+pub const TICK_BUFFER: usize = 64;
+const COMMAND_BUFFER: usize = 64;
+
+/// What a feed actor publishes through, whatever its source: the ring of ticks, the latest
+/// snapshot and the feed's status. The simulated feed and the cluster edge each own one.
+pub(crate) struct Outlets {
+    pub(crate) ticks: broadcast::Sender<Arc<Tick>>,
+    latest: watch::Sender<Arc<Snapshot>>,
+    /// Held while the actor runs, so watchers' status receivers stay open.
+    pub(crate) status: watch::Sender<FeedStatus>,
+}
+
+impl Outlets {
+    /// The outlets, the command receiver for the actor, and the handle for everyone else.
+    pub(crate) fn new(
+        first: Snapshot,
+        status: FeedStatus,
+        universe: Arc<Universe>,
+    ) -> (Self, mpsc::Receiver<Command>, FeedHandle) {
+        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+        let (ticks, _) = broadcast::channel(TICK_BUFFER);
+        let (latest_tx, latest) = watch::channel(Arc::new(first));
+        let (status_tx, status) = watch::channel(status);
+        let outlets = Self {
+            ticks,
+            latest: latest_tx,
+            status: status_tx,
+        };
+        let handle = FeedHandle::new(commands_tx, latest, status, universe);
+        (outlets, commands, handle)
+    }
+
+    pub(crate) fn handle(&self, command: Command) {
+        match command {
+            Command::Watch { respond_to } => {
+                // Subscribing here, between ticks, makes the receiver start right after the snapshot.
+                let watcher = Watcher {
+                    snapshot: self.latest.borrow().clone(),
+                    ticks: self.ticks.subscribe(),
+                    status: self.status.subscribe(),
+                };
+                let _ = respond_to.send(watcher);
+            }
+        }
+    }
+
+    /// Applies `updates` to the latest snapshot, then sends them to every session as tick
+    /// `number`. Never waits: no receivers is fine, and a session behind the ring resyncs.
+    pub(crate) fn publish(&self, number: u64, ts: u64, epoch: u64, updates: Vec<Update>) {
+        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
+        let snapshot = {
+            let previous = self.latest.borrow();
+            let mut quotes = previous.quotes.clone();
+            for u in &updates {
+                quotes[u.symbol] = u.clone();
+            }
+            Snapshot {
+                tick: number,
+                quotes,
+                epoch,
+            }
+        };
+        self.latest.send_replace(Arc::new(snapshot));
+        let tick = Tick {
+            number,
+            ts,
+            updates,
+            frame,
+        };
+        let _ = self.ticks.send(Arc::new(tick));
+    }
+}

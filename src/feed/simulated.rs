@@ -1,0 +1,151 @@
+//! The simulated feed: an actor that owns the [`Market`], ticks it on the configured interval
+//! and publishes each tick through its [`Outlets`]. `spawn` starts it and returns its handle.
+
+use std::time::Duration;
+
+use rand::RngExt;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::market::Market;
+use super::outlets::Outlets;
+use super::symbols::{SymbolId, Universe};
+use super::{Command, FeedHandle, FeedStatus, Snapshot, Update};
+use crate::clock::now_ms;
+use crate::settings::FeedSettings;
+
+/// Spawns the simulated feed on the current runtime; it stops when `shutdown` is cancelled.
+pub fn spawn(settings: &FeedSettings, shutdown: CancellationToken) -> FeedHandle {
+    let seed = settings
+        .seed
+        .unwrap_or_else(|| rand::make_rng::<rand::rngs::StdRng>().random());
+    tracing::info!(
+        seed,
+        symbols = settings.symbols.len(),
+        "simulated feed starting"
+    );
+    let market = Market::new(settings, seed, now_ms());
+    let universe = std::sync::Arc::new(Universe::new(&settings.symbols));
+    let epoch = rand::make_rng::<rand::rngs::StdRng>().random();
+    let first = Snapshot::new(0, epoch, &market.quotes());
+    let (outlets, commands, handle) = Outlets::new(first, FeedStatus::Live, universe);
+    let actor = Feed {
+        market,
+        commands,
+        outlets,
+        tick_number: 0,
+        epoch,
+    };
+    tokio::spawn(actor.run(settings.tick_interval(), shutdown));
+    handle
+}
+
+struct Feed {
+    market: Market,
+    commands: mpsc::Receiver<Command>,
+    outlets: Outlets,
+    tick_number: u64,
+    epoch: u64,
+}
+
+impl Feed {
+    async fn run(mut self, tick_interval: Duration, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(tick_interval);
+        // A late tick is skipped, not burst: the market keeps its cadence.
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        interval.tick().await; // the first tick completes at once; the market starts at open
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = interval.tick() => self.tick(),
+                Some(command) = self.commands.recv() => self.outlets.handle(command),
+            }
+        }
+        tracing::debug!(ticks = self.tick_number, "feed stopped");
+    }
+
+    fn tick(&mut self) {
+        self.tick_number += 1;
+        let ts = now_ms();
+        let moved = self.market.step(ts);
+        let updates: Vec<Update> = moved
+            .into_iter()
+            .map(|id: SymbolId| Update::new(id, &self.market.quote(id)))
+            .collect();
+        self.outlets
+            .publish(self.tick_number, ts, self.epoch, updates);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::quote::Quote;
+    use crate::settings::Settings;
+
+    fn settings(seed: u64) -> FeedSettings {
+        let mut feed = Settings::defaults().expect("defaults are valid").feed;
+        feed.seed = Some(seed);
+        feed
+    }
+
+    /// With a paused clock the feed ticks exactly on its interval; each tick carries the symbols
+    /// that moved with seqs one above the snapshot's, and the shared frame lists them all.
+    #[tokio::test(start_paused = true)]
+    async fn ticks_follow_snapshot_on_interval() {
+        let settings = settings(11);
+        let shutdown = CancellationToken::new();
+        let feed = spawn(&settings, shutdown.clone());
+        let mut watcher = feed.watch().await.expect("feed is running");
+        let mut seqs: Vec<u64> = watcher.snapshot.quotes.iter().map(|u| u.seq).collect();
+        let start = tokio::time::Instant::now();
+        for n in 1..=30u64 {
+            let tick = watcher.ticks.recv().await.expect("no lag in this test");
+            assert_eq!(tick.number, watcher.snapshot.tick + n);
+            assert_eq!(start.elapsed(), settings.tick_interval() * n as u32);
+            assert!(!tick.updates.is_empty());
+            for u in &tick.updates {
+                assert_eq!(u.seq, seqs[u.symbol] + 1, "seq rises by one per update");
+                seqs[u.symbol] = u.seq;
+                let quote: Quote = serde_json::from_str(&u.json).unwrap();
+                assert_eq!(quote.seq, u.seq);
+            }
+            let frame: serde_json::Value = serde_json::from_str(&tick.frame).unwrap();
+            assert_eq!(
+                frame["quotes"].as_array().unwrap().len(),
+                tick.updates.len()
+            );
+        }
+        let latest = feed.latest();
+        assert_eq!(latest.tick, 30 + watcher.snapshot.tick);
+        assert_eq!(
+            latest.quotes.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            seqs
+        );
+        shutdown.cancel();
+    }
+
+    /// Two feeds with the same seed publish the same prices.
+    #[tokio::test(start_paused = true)]
+    async fn seeded_feeds_agree() {
+        let shutdown = CancellationToken::new();
+        let mut prices = Vec::new();
+        for _ in 0..2 {
+            let feed = spawn(&settings(5), shutdown.clone());
+            let mut watcher = feed.watch().await.unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..10 {
+                let tick = watcher.ticks.recv().await.unwrap();
+                for u in &tick.updates {
+                    let q: Quote = serde_json::from_str(&u.json).unwrap();
+                    seen.push((q.symbol, q.price, q.seq));
+                }
+            }
+            prices.push(seen);
+        }
+        assert_eq!(prices[0], prices[1]);
+        shutdown.cancel();
+    }
+}

@@ -1,0 +1,155 @@
+//! The polling API: the same quotes as the WebSocket, from the same snapshot, with ETags.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective, ETag, EntityTag, IfNoneMatch};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::feed::Snapshot;
+use crate::feed::symbols::{SymbolId, Universe};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::protocol::join;
+
+#[derive(Deserialize)]
+pub struct QuotesQuery {
+    symbols: Option<String>,
+}
+
+/// `GET /api/quotes[?symbols=A,B]` → `{"ts":…,"quotes":[…]}`; 304 when the ETag still matches.
+pub async fn all(
+    req: HttpRequest,
+    query: web::Query<QuotesQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let response = poll(&req, &query, &state);
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(e) => actix_web::ResponseError::status_code(e),
+    };
+    state.metrics().polled(status.as_u16());
+    response
+}
+
+fn poll(
+    req: &HttpRequest,
+    query: &QuotesQuery,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let universe = state.feed().universe();
+    let ids: Vec<SymbolId> = match query.symbols.as_deref() {
+        None => (0..universe.len()).collect(),
+        Some(list) => {
+            let resolved = universe.resolve(&Universe::split_list(list));
+            if !resolved.unknown.is_empty() {
+                return Err(ApiError::UnknownSymbols(resolved.unknown));
+            }
+            resolved.ids
+        }
+    };
+    let snapshot = state.feed().latest();
+    Ok(conditional(req, etag(&snapshot, &ids), || {
+        poll_body(&snapshot, &ids)
+    }))
+}
+
+/// `GET /api/quotes/{symbol}` → the symbol's quote; 404 for a symbol the service does not know.
+pub async fn one(
+    req: HttpRequest,
+    symbol: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = state
+        .feed()
+        .universe()
+        .lookup(&symbol)
+        .ok_or(ApiError::NotFound)?;
+    let snapshot = state.feed().latest();
+    Ok(conditional(&req, etag(&snapshot, &[id]), || {
+        snapshot.quotes[id].json.to_string()
+    }))
+}
+
+/// `GET /api/symbols` → the universe: symbol, name and starting price.
+pub async fn symbols(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.feed().universe().infos())
+}
+
+/// The `GET /api/quotes` body for the given symbols: `{"ts":…,"quotes":[…]}`, where `ts` is the
+/// newest tick among them, so the body changes exactly when one of them does.
+fn poll_body(snapshot: &Snapshot, ids: &[SymbolId]) -> String {
+    let ts = ids
+        .iter()
+        .map(|&id| snapshot.quotes[id].ts)
+        .max()
+        .unwrap_or(0);
+    join(
+        &format!(r#"{{"ts":{ts},"quotes":["#),
+        ids.iter().map(|&id| &*snapshot.quotes[id].json),
+        "]}",
+    )
+}
+
+/// The opaque part of a strong validator for the given symbols: it changes whenever one of
+/// their seqs does, and never matches across feed runs (`epoch`).
+fn etag(snapshot: &Snapshot, ids: &[SymbolId]) -> String {
+    let seq_sum: u64 = ids.iter().map(|&id| snapshot.quotes[id].seq).sum();
+    format!("{:x}-{}-{:x}", snapshot.epoch, ids.len(), seq_sum)
+}
+
+/// Answers 304 when the client's `If-None-Match` matches `tag`, else 200 with the body.
+fn conditional(req: &HttpRequest, tag: String, body: impl FnOnce() -> String) -> HttpResponse {
+    let etag = EntityTag::new_strong(tag);
+    let matches = match req.get_header::<IfNoneMatch>() {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),
+        None => false,
+    };
+    let mut response = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(ETag(etag))
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]));
+    if matches {
+        response.finish()
+    } else {
+        response
+            .insert_header(header::ContentType::json())
+            .body(body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::feed::simulated;
+    use crate::settings::Settings;
+
+    /// The poll body and ETag cover exactly the requested symbols and change when they move.
+    #[tokio::test(start_paused = true)]
+    async fn poll_body_and_etag_track_requested_symbols() {
+        let shutdown = CancellationToken::new();
+        let mut settings = Settings::defaults().expect("defaults are valid").feed;
+        settings.seed = Some(9);
+        let feed = simulated::spawn(&settings, shutdown.clone());
+        let mut watcher = feed.watch().await.unwrap();
+        let before = feed.latest();
+        let body: serde_json::Value = serde_json::from_str(&poll_body(&before, &[0, 2])).unwrap();
+        assert_eq!(body["quotes"].as_array().unwrap().len(), 2);
+        assert_eq!(body["quotes"][1]["symbol"], feed.universe().name(2));
+        let tick = watcher.ticks.recv().await.unwrap();
+        let moved = tick.updates[0].symbol;
+        let after = feed.latest();
+        assert_ne!(etag(&before, &[moved]), etag(&after, &[moved]));
+        assert_eq!(etag(&after, &[moved]), etag(&after, &[moved]));
+        shutdown.cancel();
+        assert!(
+            feed.watch().await.is_err(),
+            "a stopped feed takes no watchers"
+        );
+    }
+}
