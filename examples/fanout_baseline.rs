@@ -39,7 +39,7 @@ async fn main() -> std::io::Result<()> {
 async fn tick(settings: Settings, frames: broadcast::Sender<Arc<[u8]>>) {
     let feed = settings.feed;
     let mut market = Market::new(&feed, feed.seed.unwrap_or(1), ticker::clock::now_ms());
-    let mut interval = tokio::time::interval(feed.tick_interval());
+    let mut interval = tokio::time::interval(feed.tick_interval_ms.get());
     loop {
         interval.tick().await;
         let moved = market.step(ticker::clock::now_ms());

@@ -92,16 +92,8 @@ impl Application {
         tracing::info!(node = %node, source = ?settings.feed.source, "feed started");
         let sessions = TaskTracker::new();
         let metrics = Metrics::new(feed.clone());
-        let invalid = |key: &str, (i, entry): (usize, String)| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid setting `{key}[{i}]`: {entry}"),
-            )
-        };
-        let proxies = TrustedProxies::parse(&settings.server.trusted_proxies)
-            .map_err(|e| invalid("server.trusted_proxies", e))?;
-        let origins = OriginPolicy::parse(&settings.server.allowed_origins)
-            .map_err(|e| invalid("server.allowed_origins", e))?;
+        let proxies = TrustedProxies::new(&settings.server.trusted_proxies);
+        let origins = OriginPolicy::new(&settings.server);
         let auth = Auth::new(&settings.auth);
         warn_if_above_file_limit(settings.server.max_connections);
         tracing::info!(
@@ -138,17 +130,12 @@ impl Application {
         .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
         .workers(workers)
         .backlog(4096)
-        .client_request_timeout(
-            settings
-                .server
-                .handshake_timeout()
-                .max(Duration::from_millis(
-                    crate::settings::MIN_HANDSHAKE_TIMEOUT_MS,
-                )),
-        )
+        .client_request_timeout(settings.server.handshake_timeout_ms.get().max(
+            Duration::from_millis(crate::settings::MIN_HANDSHAKE_TIMEOUT_MS),
+        ))
         .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout().as_secs().max(1))
+        .shutdown_timeout(settings.server.shutdown_timeout_ms.get().as_secs().max(1))
         .bind((settings.server.host.as_str(), settings.server.port))?;
         let addr = *server
             .addrs()
@@ -188,11 +175,14 @@ impl Application {
             () = self.shutdown.cancelled() => {}
         }
         tracing::info!(sessions = self.sessions.len(), "shutting down");
-        let grace = tokio::time::sleep(self.settings.shutdown_grace());
+        let grace = tokio::time::sleep(self.settings.shutdown_grace_ms.get());
         self.sessions.close();
-        if tokio::time::timeout(self.settings.shutdown_timeout(), self.sessions.wait())
-            .await
-            .is_err()
+        if tokio::time::timeout(
+            self.settings.shutdown_timeout_ms.get(),
+            self.sessions.wait(),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!(
                 left = self.sessions.len(),

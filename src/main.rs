@@ -68,7 +68,7 @@ fn token(settings: &Settings, ttl_secs: u64) -> ExitCode {
         return ExitCode::from(EXIT_BAD_SETTINGS);
     };
     let expires = ticker::clock::now_secs().saturating_add(ttl_secs);
-    println!("{}", SignedTokens::new(secret).sign(expires));
+    println!("{}", SignedTokens::new(secret.expose()).sign(expires));
     ExitCode::SUCCESS
 }
 

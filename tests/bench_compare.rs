@@ -12,7 +12,7 @@ use support::TestApp;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_reports_push_fresher_than_polling() {
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 50;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(50);
     let app = TestApp::spawn_with(settings).await;
     let url = app.url("");
     let output = tokio::task::spawn_blocking(move || {
@@ -51,7 +51,7 @@ async fn compare_reports_push_fresher_than_polling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_and_push_modes_report_the_same_load() {
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 50;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(50);
     let app = TestApp::spawn_with(settings).await;
     let addr = app.addr.to_string();
     let bench = move |args: Vec<String>| {

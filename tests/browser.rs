@@ -257,7 +257,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
     let shots = screenshot_dir();
     say(&format!("browser screenshots: {}", shots.display()));
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 100;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
     let app = TestApp::spawn_with(settings.clone()).await;
     let browser = Browser::launch(&paths, shots).await;
     let long = Duration::from_secs(20);

@@ -107,8 +107,8 @@ async fn client_ping_gets_pong() {
 
 fn short_heartbeat() -> ticker::settings::Settings {
     let mut settings = support::test_settings();
-    settings.ws.heartbeat_interval_ms = 100;
-    settings.ws.idle_timeout_ms = 350;
+    settings.ws.heartbeat_interval_ms = ticker::settings::Millis::new(100);
+    settings.ws.idle_timeout_ms = ticker::settings::Millis::new(350);
     settings
 }
 

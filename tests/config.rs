@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ticker::settings::{FeedSource, Settings, SettingsError, Sources};
+use ticker::settings::{AllowedOrigin, FeedSource, Secret, Settings, SettingsError, Sources};
 
 fn vars(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
     Some(
@@ -55,11 +55,11 @@ fn cluster_settings_load() {
     assert_eq!(settings.server.host, "0.0.0.0");
     assert_eq!(
         settings.nats.reconnect_delay(1).as_millis(),
-        u128::from(settings.nats.reconnect_min_ms)
+        u128::from(settings.nats.reconnect_min_ms.ms())
     );
     assert_eq!(
         settings.nats.reconnect_delay(50).as_millis(),
-        u128::from(settings.nats.reconnect_max_ms)
+        u128::from(settings.nats.reconnect_max_ms.ms())
     );
 }
 
@@ -94,10 +94,11 @@ fn layers_apply_in_order() {
     assert_eq!(settings.server.workers, 3, "env file applies");
     assert_eq!(settings.ws.max_subscriptions, 7);
     assert_eq!(settings.feed.seed, Some(42), "--config file applies");
-    assert_eq!(settings.ws.idle_timeout_ms, 1500);
+    assert_eq!(settings.ws.idle_timeout_ms.ms(), 1500);
     assert_eq!(settings.log.format, ticker::settings::LogFormat::Json);
     assert_eq!(
-        settings.feed.tick_interval_ms, 100,
+        settings.feed.tick_interval_ms.ms(),
+        100,
         "untouched keys keep defaults"
     );
 
@@ -319,7 +320,7 @@ fn limits_default_on_and_lists_load_from_variables() {
         "same origin only"
     );
     assert!(defaults.auth.tokens.is_empty(), "auth is off");
-    assert_eq!(defaults.server.handshake_timeout_ms, 5000);
+    assert_eq!(defaults.server.handshake_timeout_ms.ms(), 5000);
 
     let settings = Settings::load(&Sources {
         env_vars: vars(&[
@@ -331,8 +332,14 @@ fn limits_default_on_and_lists_load_from_variables() {
         ..Sources::default()
     })
     .unwrap();
-    assert_eq!(settings.server.trusted_proxies, ["10.0.0.0/8", "127.0.0.1"]);
-    assert_eq!(settings.server.allowed_origins, ["*"]);
+    let proxies: Vec<String> = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|n| n.0.to_string())
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32"]);
+    assert_eq!(settings.server.allowed_origins, [AllowedOrigin::Any]);
     assert_eq!(settings.auth.tokens.len(), 2);
     assert_eq!(
         settings.nats.url, "nats://a:4222,nats://b:4222",
@@ -343,31 +350,39 @@ fn limits_default_on_and_lists_load_from_variables() {
         "tokens are redacted"
     );
     let mut with_secret = settings.clone();
-    with_secret.auth.hmac_secret = Some("s".repeat(40));
+    with_secret.auth.hmac_secret = Some(Secret::new(&"s".repeat(40)));
     assert!(
         !with_secret.to_toml().contains(&"s".repeat(40)),
         "so is the secret"
     );
 }
 
-/// Wrong types, unknown keys and missing files are load errors that say what is wrong.
+/// Wrong types, unknown keys and values outside an enum are refused naming the key and the file;
+/// a missing file is a load error.
 #[test]
-fn malformed_settings_are_load_errors() {
+fn malformed_settings_name_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    for (text, needle) in [
-        ("[server]\nport = \"eighty\"\n", "port"),
-        ("[server]\nprot = 80\n", "prot"),
-        ("[log]\nformat = \"xml\"\n", "xml"),
-        ("[feed]\nsource = \"kafka\"\n", "kafka"),
+    for (text, key, needle) in [
+        ("[server]\nport = \"eighty\"\n", "server.port", "eighty"),
+        ("[server]\nprot = 80\n", "server.prot", "prot"),
+        ("[log]\nformat = \"xml\"\n", "log.format", "xml"),
+        ("[feed]\nsource = \"kafka\"\n", "feed.source", "kafka"),
     ] {
         let file = write(dir.path(), "bad.toml", text);
         let err = Settings::load(&Sources {
-            file: Some(file),
+            file: Some(file.clone()),
             env_vars: vars(&[]),
             ..Sources::default()
         })
         .unwrap_err();
-        assert!(matches!(err, SettingsError::Load(_)));
+        let SettingsError::Invalid {
+            key: named, origin, ..
+        } = &err
+        else {
+            panic!("expected an invalid setting, got {err:?}");
+        };
+        assert_eq!(named, key, "{err}");
+        assert!(origin.contains("bad.toml"), "{err}");
         assert!(
             err.to_string().contains(needle),
             "{err} should mention {needle}"
@@ -379,6 +394,212 @@ fn malformed_settings_are_load_errors() {
         ..Sources::default()
     });
     assert!(missing.is_err());
+}
+
+/// The error for `text` in a file, and for `var=value` as an environment variable.
+fn refusal(file_text: Option<&str>, env: &[(&str, &str)]) -> SettingsError {
+    let dir = tempfile::tempdir().unwrap();
+    Settings::load(&Sources {
+        file: file_text.map(|text| write(dir.path(), "bad.toml", text)),
+        env_vars: vars(env),
+        ..Sources::default()
+    })
+    .expect_err("the settings are refused")
+}
+
+/// Text settings stay exactly the text given; integers are whole numbers in range, never
+/// rounded, clamped or read from a boolean; the error names the key and where the value came
+/// from.
+#[test]
+fn values_are_never_coerced() {
+    let secret = "12345678901234567890123456789012345678";
+    let settings = Settings::load(&Sources {
+        env_vars: vars(&[
+            ("TICKER__SERVER__NODE_ID", "007"),
+            ("TICKER__AUTH__HMAC_SECRET", secret),
+        ]),
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(settings.server.node_id.as_deref(), Some("007"));
+    assert_eq!(settings.auth.hmac_secret.unwrap().expose(), secret);
+
+    for value in [
+        "-1.0",
+        "-5.5",
+        "false",
+        "-1",
+        "1e30",
+        "20000.5",
+        "99999999999999999999999",
+    ] {
+        let err = refusal(None, &[("TICKER__SERVER__MAX_CONNECTIONS", value)]);
+        let text = err.to_string();
+        assert!(
+            matches!(&err, SettingsError::Invalid { key, origin, .. }
+                if key == "server.max_connections"
+                    && origin == "environment variable TICKER__SERVER__MAX_CONNECTIONS"),
+            "{value}: {text}"
+        );
+        assert!(text.contains("whole number"), "{text}");
+    }
+    for text in [
+        "[server]\nmax_connections = -0.4\n",
+        "[server]\nport = 19001.6\n",
+        "[server]\nport = 1e30\n",
+        "[server]\nport = true\n",
+        "[server]\nport = 70000\n",
+    ] {
+        let err = refusal(Some(text), &[]);
+        assert!(
+            matches!(&err, SettingsError::Invalid { origin, .. } if origin.contains("bad.toml")),
+            "{text}: {err}"
+        );
+    }
+}
+
+/// What `serve` could not use, `check-config` refuses first (exit 2, key and source named):
+/// too many workers, a log filter that logs nothing, a host that is no address, and market
+/// values that would print nonsense prices.
+#[test]
+fn check_config_refuses_what_serve_cannot_use() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("TICKER__SERVER__WORKERS", "1000", "server.workers"),
+        ("TICKER__LOG__LEVEL", "loud", "log.level"),
+        ("TICKER__LOG__FORMAT", "xml", "log.format"),
+        ("TICKER__SERVER__HOST", "not an address", "server.host"),
+        ("TICKER__FEED__TIME_SCALE", "1e300", "feed.time_scale"),
+        ("TICKER__FEED__SPREAD_BPS", "1000000", "feed.spread_bps"),
+        (
+            "TICKER__FEED__TICK_INTERVAL_MS",
+            "86400001",
+            "feed.tick_interval_ms",
+        ),
+    ];
+    for (var, value, key) in cases {
+        let output = ticker()
+            .env(var, value)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("`{key}`")) && stderr.contains(var),
+            "{var}={value}: {stderr}"
+        );
+    }
+    let stderr = String::from_utf8(
+        ticker()
+            .env("TICKER__LOG__LEVEL", "loud")
+            .arg("check-config")
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .unwrap();
+    assert!(
+        stderr.contains("trace, debug, info, warn, error, off"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "huge.toml",
+        "[[feed.symbols]]\nsymbol = \"HUGE\"\nname = \"Huge\"\nprice = 1e308\nvolatility = 0.2\n",
+    );
+    let output = ticker()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("feed.symbols[0].price") && stderr.contains("huge.toml"),
+        "{stderr}"
+    );
+}
+
+/// `--config` must name a regular file: a directory, a device or a missing path each get
+/// their own message.
+#[test]
+fn config_path_must_be_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, needle) in [
+        (dir.path().to_owned(), "is a directory"),
+        ("/dev/null".into(), "is not a regular file"),
+        (dir.path().join("absent.toml"), "no such file"),
+    ] {
+        let output = ticker()
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{path:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(needle), "{path:?}: {stderr}");
+    }
+}
+
+/// The fields a settings table has, as serde names them: read from the error for a key that
+/// no table has (`unknown field ..., expected one of `a`, `b``), so the list comes from the
+/// struct itself.
+fn struct_fields(section: &str) -> Vec<String> {
+    let header = if section.is_empty() {
+        String::new()
+    } else {
+        format!("[{section}]\n")
+    };
+    let err = refusal(Some(&format!("{header}no_such_key_ = 1\n")), &[]).to_string();
+    let expected = err.split("expected").nth(1).unwrap_or_default();
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `config/default.toml` and the settings structs agree on every key: each field has its line
+/// in the file (optional ones as a commented example), and every line is a field.
+#[test]
+fn default_toml_and_struct_agree() {
+    let text = include_str!("../config/default.toml");
+    let defaults: toml::Table = toml::from_str(text).unwrap();
+    let mut sections = struct_fields("");
+    sections.retain(|s| !s.is_empty());
+    assert!(sections.len() >= 6, "{sections:?}");
+    for section in &sections {
+        let in_struct = struct_fields(section);
+        assert!(!in_struct.is_empty(), "[{section}] has fields");
+        // The lines of this section, active or commented out.
+        let body = text
+            .split(&format!("\n[{section}]\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("config/default.toml has [{section}]"));
+        let body = body.split("\n[").next().unwrap_or(body);
+        for field in &in_struct {
+            let active = defaults[section.as_str()].get(field).is_some();
+            let commented = body.lines().any(|l| {
+                l.trim_start_matches("# ")
+                    .starts_with(&format!("{field} = "))
+            });
+            assert!(
+                active || commented,
+                "{section}.{field} is a field but has no line in config/default.toml"
+            );
+        }
+        for key in defaults[section.as_str()].as_table().unwrap().keys() {
+            assert!(
+                in_struct.contains(key),
+                "{section}.{key} is in config/default.toml but no field"
+            );
+        }
+    }
 }
 
 fn ticker() -> Command {
@@ -405,7 +626,10 @@ fn check_config_prints_effective_settings() {
     let printed: Settings = toml::from_str(&String::from_utf8(output.stdout).unwrap()).unwrap();
     assert_eq!(printed.server.port, 0);
     assert_eq!(printed.feed.seed, Some(99));
-    assert_eq!(printed.feed.symbols.len(), 22);
+    assert_eq!(
+        printed.feed.symbols.len(),
+        Settings::defaults().unwrap().feed.symbols.len()
+    );
 }
 
 /// Invalid settings stop the binary with exit code 2 and a message naming the key, whether it

@@ -76,7 +76,7 @@ async fn quotes_filter_and_unknown_symbols() {
 #[tokio::test]
 async fn etag_gives_304_until_quotes_change() {
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 300;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(300);
     let app = TestApp::spawn_with(settings).await;
     let client = reqwest::Client::new();
     let first = client
@@ -118,7 +118,7 @@ async fn etag_gives_304_until_quotes_change() {
 #[tokio::test]
 async fn polling_and_push_agree() {
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 500;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(500);
     let app = TestApp::spawn_with(settings).await;
     let mut client = app.connect("/ws?symbols=*").await;
     client.recv().await; // subscribed

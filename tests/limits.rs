@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{Client, PATIENCE, Refused, TestApp, test_settings};
 use ticker::access::auth::SignedTokens;
 use ticker::protocol::{ErrorCode, ServerMessage};
-use ticker::settings::Settings;
+use ticker::settings::{AllowedOrigin, Origin, Secret, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -55,7 +55,7 @@ async fn rejected(app: &TestApp, reason: &str) -> f64 {
 /// Settings with the proxy on 127.0.0.1 trusted, so tests can speak for many addresses.
 fn behind_proxy() -> Settings {
     let mut s = test_settings();
-    s.server.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    s.server.trusted_proxies = vec![ticker::settings::Network::parse("127.0.0.1").unwrap()];
     s
 }
 
@@ -158,7 +158,9 @@ async fn connect_rate_is_per_address() {
 #[tokio::test]
 async fn origins_are_checked() {
     let mut settings = test_settings();
-    settings.server.allowed_origins = vec!["https://app.example".to_owned()];
+    settings.server.allowed_origins = vec![AllowedOrigin::Origin(
+        Origin::parse("https://app.example").unwrap(),
+    )];
     let app = TestApp::spawn_with(settings).await;
     let own = format!("http://{}", app.addr);
     let mut bystander = app.connect("/ws?symbols=*").await;
@@ -176,7 +178,7 @@ async fn origins_are_checked() {
     app.stop().await;
 
     let mut settings = test_settings();
-    settings.server.allowed_origins = vec!["*".to_owned()];
+    settings.server.allowed_origins = vec![AllowedOrigin::Any];
     let any = TestApp::spawn_with(settings).await;
     accepted(&any, "/ws", &[("Origin", "https://evil.example")]).await;
     any.stop().await;
@@ -188,7 +190,7 @@ async fn origins_are_checked() {
 #[tokio::test]
 async fn tokens_guard_ws_and_api() {
     let mut settings = test_settings();
-    settings.auth.tokens = vec![TOKEN.to_owned()];
+    settings.auth.tokens = vec![Secret::new(TOKEN)];
     let app = TestApp::spawn_with(settings).await;
     let bearer = format!("Bearer {TOKEN}");
 
@@ -248,7 +250,7 @@ async fn tokens_guard_ws_and_api() {
 async fn signed_tokens_open_until_they_expire() {
     let secret = "0123456789abcdef0123456789abcdef";
     let mut settings = test_settings();
-    settings.auth.hmac_secret = Some(secret.to_owned());
+    settings.auth.hmac_secret = Some(Secret::new(secret));
     let app = TestApp::spawn_with(settings).await;
     let signer = SignedTokens::new(secret);
     let now = SystemTime::now()
@@ -406,7 +408,7 @@ async fn read_until_closed(mut stream: TcpStream) -> (Vec<u8>, Instant) {
 #[tokio::test]
 async fn stalled_handshakes_are_closed() {
     let mut settings = test_settings();
-    settings.server.handshake_timeout_ms = 1000;
+    settings.server.handshake_timeout_ms = ticker::settings::Millis::new(1000);
     let app = TestApp::spawn_with(settings).await;
     let mut client = app.connect("/ws?symbols=*").await;
 

@@ -170,7 +170,7 @@ proptest! {
             .collect();
         let sources = Sources { env_vars: Some(env_vars), ..Sources::default() };
         match Settings::load(&sources) {
-            Ok(settings) => prop_assert!(settings.validate().is_ok()),
+            Ok(settings) => prop_assert!(settings.check().is_ok()),
             Err(SettingsError::Invalid { key, .. }) => {
                 let known = known_keys();
                 prop_assert!(
@@ -179,7 +179,7 @@ proptest! {
                     "unknown key {key}"
                 );
             }
-            Err(SettingsError::Load(_)) => {}
+            Err(_) => {}
         }
     }
 

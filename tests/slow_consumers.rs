@@ -15,7 +15,7 @@ use ticker::protocol::quote::Quote;
 /// A fast feed that overflows a stalled client's socket buffers within seconds (~3 MB/s).
 fn fast_feed() -> ticker::settings::Settings {
     let mut settings = support::test_settings();
-    settings.feed.tick_interval_ms = 1;
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(1);
     settings
 }
 
@@ -151,7 +151,7 @@ async fn stalled_client_catches_up_and_fast_client_is_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_client_is_dropped_after_timeout() {
     let mut settings = fast_feed();
-    settings.ws.slow_client_timeout_ms = 1000;
+    settings.ws.slow_client_timeout_ms = ticker::settings::Millis::new(1000);
     let app = TestApp::spawn_with(settings).await;
     let mut stuck = app.raw("/ws?symbols=*").await;
     let started = Instant::now();

@@ -95,9 +95,12 @@ impl Auth {
             tokens: settings
                 .tokens
                 .iter()
-                .map(|t| t.as_bytes().to_vec())
+                .map(|t| t.expose().as_bytes().to_vec())
                 .collect(),
-            signed: settings.hmac_secret.as_deref().map(SignedTokens::new),
+            signed: settings
+                .hmac_secret
+                .as_ref()
+                .map(|s| SignedTokens::new(s.expose())),
         }
     }
 
@@ -157,6 +160,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+    use crate::settings::Secret;
 
     /// Off without tokens; on, a known token passes by header or query and nothing else does.
     #[test]
@@ -166,7 +170,7 @@ mod tests {
         assert!(off.check(&TestRequest::get().to_http_request()).is_ok());
 
         let auth = Auth::new(&AuthSettings {
-            tokens: vec!["other-token-abcdefghij".to_owned(), token.to_owned()],
+            tokens: vec![Secret::new("other-token-abcdefghij"), Secret::new(token)],
             hmac_secret: None,
         });
         let check = |req: TestRequest| auth.check(&req.to_http_request());
@@ -211,7 +215,7 @@ mod tests {
 
         let auth = Auth::new(&AuthSettings {
             tokens: Vec::new(),
-            hmac_secret: Some(secret.to_owned()),
+            hmac_secret: Some(Secret::new(secret)),
         });
         assert!(auth.is_enabled());
         let fresh = signed.sign(now_secs() + 60);

@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
+use crate::settings::Network;
+
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The proxies whose `X-Forwarded-For` is believed.
@@ -16,15 +18,8 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    /// Parses addresses (`10.0.0.7`, `::1`) and networks (`10.0.0.0/8`); the error names the
-    /// entry that is neither.
-    pub fn parse(entries: &[String]) -> Result<Self, (usize, String)> {
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| parse_net(entry).ok_or((i, entry.clone())))
-            .collect::<Result<_, _>>()
-            .map(Self)
+    pub fn new(networks: &[Network]) -> Self {
+        Self(networks.iter().map(|n| n.0).collect())
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -57,14 +52,6 @@ impl TrustedProxies {
     }
 }
 
-fn parse_net(entry: &str) -> Option<IpNet> {
-    let entry = entry.trim();
-    entry
-        .parse::<IpNet>()
-        .ok()
-        .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
 /// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
@@ -80,8 +67,8 @@ mod tests {
     use super::*;
 
     fn proxies(list: &[&str]) -> TrustedProxies {
-        let owned: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
-        TrustedProxies::parse(&owned).unwrap()
+        let networks: Vec<Network> = list.iter().map(|s| Network::parse(s).unwrap()).collect();
+        TrustedProxies::new(&networks)
     }
 
     fn forwarded(values: &[&str]) -> HeaderMap {
@@ -141,14 +128,10 @@ mod tests {
         );
     }
 
-    /// Entries are addresses or networks; anything else is named by index.
+    /// Entries are addresses or networks; anything else is refused.
     #[test]
     fn entries_must_be_addresses_or_networks() {
-        let bad = ["10.0.0.0/8".to_owned(), "proxy.local".to_owned()];
-        assert_eq!(
-            TrustedProxies::parse(&bad).unwrap_err(),
-            (1, "proxy.local".to_owned())
-        );
-        assert!(TrustedProxies::parse(&["::1".to_owned(), "fd00::/8".to_owned()]).is_ok());
+        assert!(Network::parse("proxy.local").is_none());
+        assert!(Network::parse("::1").is_some() && Network::parse("fd00::/8").is_some());
     }
 }

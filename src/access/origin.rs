@@ -1,116 +1,124 @@
-//! `OriginPolicy`: which web pages may open a WebSocket here (`server.allowed_origins`), against
-//! cross-site WebSocket hijacking: browsers send cookies and credentials with an upgrade from
-//! any page, and only the `Origin` header tells the pages apart.
+//! `OriginPolicy`: which web pages may open a WebSocket here, against cross-site WebSocket
+//! hijacking and DNS rebinding: browsers send cookies and credentials with an upgrade from any
+//! page, and only the `Origin` header tells the pages apart.
 //!
-//! Same-origin upgrades (the dashboard this server serves) are always allowed, and so are
-//! requests without `Origin` (not a browser). `"*"` allows every origin; otherwise the list
-//! names the other origins allowed, as `scheme://host[:port]`.
+//! Requests without `Origin` (not a browser) pass. A browser page passes when its origin is
+//! listed in `server.allowed_origins` (or that list has `"*"`), or when it is this server's own:
+//! an http(s) origin whose host and port are the request's `Host` *and* a host this server
+//! answers for (`server.public_hosts`; by default the loopback names when bound to loopback,
+//! else IP addresses only). `Host` alone proves nothing: a page on `evil.example` whose name
+//! was rebound to this server's address sends `Host: evil.example` and a matching origin.
+//! Several `Origin` headers are refused: which one a proxy or framework reads is not defined.
+
+use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
 use super::Refusal;
+use crate::settings::types::split_host_port;
+use crate::settings::{AllowedOrigin, Origin, PublicHost, ServerSettings};
 
 #[derive(Debug, Clone)]
-pub enum OriginPolicy {
-    Any,
-    /// Same origin, plus these (lower case, no trailing slash).
-    Listed(Vec<String>),
+pub struct OriginPolicy {
+    any: bool,
+    /// Other sites' origins that may connect.
+    allowed: Vec<Origin>,
+    own: OwnHosts,
+}
+
+/// The hosts a same-origin page may be served from.
+#[derive(Debug, Clone)]
+enum OwnHosts {
+    Listed(Vec<PublicHost>),
+    /// Bound to loopback: `localhost`, `127.0.0.1`, `::1`, on any port.
+    Loopback,
+    /// No names configured: IP-address hosts only, which no DNS answer can rebind.
+    Addresses,
 }
 
 impl OriginPolicy {
-    /// Builds the policy; the error names the entry that is neither `*` nor an origin.
-    pub fn parse(entries: &[String]) -> Result<Self, (usize, String)> {
-        if entries.iter().any(|e| e == "*") {
-            return Ok(Self::Any);
-        }
-        entries
+    pub fn new(server: &ServerSettings) -> Self {
+        let own = if !server.public_hosts.is_empty() {
+            OwnHosts::Listed(server.public_hosts.clone())
+        } else if server.host == "localhost"
+            || server
+                .host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        {
+            OwnHosts::Loopback
+        } else {
+            OwnHosts::Addresses
+        };
+        let allowed = server
+            .allowed_origins
             .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let origin = normalize(entry);
-                split_origin(&origin)
-                    .map(|_| origin.clone())
-                    .ok_or((i, entry.clone()))
+            .filter_map(|entry| match entry {
+                AllowedOrigin::Origin(origin) => Some(origin.clone()),
+                AllowedOrigin::Any => None,
             })
-            .collect::<Result<_, _>>()
-            .map(Self::Listed)
+            .collect();
+        Self {
+            any: server.allowed_origins.contains(&AllowedOrigin::Any),
+            allowed,
+            own,
+        }
     }
 
     pub fn check(&self, req: &HttpRequest) -> Result<(), Refusal> {
-        let Some(origin) = req.headers().get(header::ORIGIN) else {
+        let mut origins = req.headers().get_all(header::ORIGIN);
+        let Some(first) = origins.next() else {
             return Ok(());
         };
-        let listed = match self {
-            Self::Any => return Ok(()),
-            Self::Listed(listed) => listed,
-        };
-        let origin = origin.to_str().map(normalize).unwrap_or_default();
+        if origins.next().is_some() {
+            return Err(Refusal::ForbiddenOrigin(
+                "several Origin headers".to_owned(),
+            ));
+        }
+        if self.any {
+            return Ok(());
+        }
+        let text = first.to_str().unwrap_or_default();
+        let refused = || Refusal::ForbiddenOrigin(text.trim().to_ascii_lowercase());
+        let origin = Origin::parse(text).ok_or_else(refused)?;
+        if self.allowed.contains(&origin) || self.is_own(&origin, req) {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+
+    /// Whether `origin` is a page of this server: an http(s) origin naming the request's
+    /// `Host` (a `Host` without a port matches any: proxies often drop it), which must be one
+    /// of the hosts this server answers for.
+    fn is_own(&self, origin: &Origin, req: &HttpRequest) -> bool {
+        if !matches!(origin.scheme.as_str(), "http" | "https") {
+            return false;
+        }
         let host = req
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_default();
-        if listed.contains(&origin) || same_origin(&origin, host) {
-            Ok(())
-        } else {
-            Err(Refusal::ForbiddenOrigin(origin))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let Some((host, port)) = split_host_port(&host) else {
+            return false;
+        };
+        host == origin.host
+            && port.is_none_or(|p| p == origin.port)
+            && self.answers_for(&origin.host, origin.port)
+    }
+
+    fn answers_for(&self, host: &str, port: u16) -> bool {
+        match &self.own {
+            OwnHosts::Listed(hosts) => hosts
+                .iter()
+                .any(|h| h.host == host && h.port.is_none_or(|p| p == port)),
+            OwnHosts::Loopback => matches!(host, "localhost" | "127.0.0.1" | "::1"),
+            OwnHosts::Addresses => host.parse::<IpAddr>().is_ok(),
         }
-    }
-}
-
-fn normalize(origin: &str) -> String {
-    origin.trim().trim_end_matches('/').to_ascii_lowercase()
-}
-
-/// Whether `origin` is the origin of this request's `Host`. A `Host` without a port matches on
-/// the host name alone: proxies often pass it on without the port the browser used.
-fn same_origin(origin: &str, host: &str) -> bool {
-    let Some((scheme, origin_host, origin_port)) = split_origin(origin) else {
-        return false;
-    };
-    let Some((host, port)) = split_host_port(host) else {
-        return false;
-    };
-    let origin_port = origin_port.or_else(|| default_port(scheme));
-    host.eq_ignore_ascii_case(origin_host) && (port.is_none() || port == origin_port)
-}
-
-/// `scheme://host[:port]` into its parts; `None` for anything else (a path, `null`).
-fn split_origin(origin: &str) -> Option<(&str, &str, Option<u16>)> {
-    let (scheme, authority) = origin.split_once("://")?;
-    if scheme.is_empty() || authority.contains(['/', '?', '#', '@']) {
-        return None;
-    }
-    let (host, port) = split_host_port(authority)?;
-    Some((scheme, host, port))
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
-    match port {
-        Some(port) => Some((host, Some(port.parse().ok()?))),
-        None => Some((host, None)),
-    }
-}
-
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        _ => None,
     }
 }
 
@@ -119,72 +127,132 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+    use crate::settings::Settings;
 
-    fn policy(list: &[&str]) -> OriginPolicy {
-        let owned: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
-        OriginPolicy::parse(&owned).unwrap()
+    /// The policy of a server bound to `bind`, answering for `hosts`, allowing `origins`.
+    fn policy(bind: &str, hosts: &[&str], origins: &[&str]) -> OriginPolicy {
+        let mut server = Settings::defaults().expect("defaults are valid").server;
+        server.host = bind.to_owned();
+        server.public_hosts = hosts
+            .iter()
+            .map(|h| PublicHost::parse(h).unwrap())
+            .collect();
+        server.allowed_origins = origins
+            .iter()
+            .map(|o| match *o {
+                "*" => AllowedOrigin::Any,
+                o => AllowedOrigin::Origin(Origin::parse(o).unwrap()),
+            })
+            .collect();
+        OriginPolicy::new(&server)
     }
 
-    fn allowed(policy: &OriginPolicy, host: &str, origin: Option<&str>) -> bool {
+    fn allowed(policy: &OriginPolicy, host: &str, origins: &[&str]) -> bool {
         let mut req = TestRequest::get().insert_header((header::HOST, host));
-        if let Some(origin) = origin {
-            req = req.insert_header((header::ORIGIN, origin));
+        for origin in origins {
+            req = req.append_header((header::ORIGIN, *origin));
         }
         policy.check(&req.to_http_request()).is_ok()
     }
 
-    /// The same origin and non-browser requests pass; other sites do not, unless listed or `*`.
+    /// On loopback: the same origin and non-browser requests pass; other sites do not, unless
+    /// listed or `*`.
     #[test]
     fn same_origin_listed_or_any() {
-        let same = policy(&[]);
+        let same = policy("127.0.0.1", &[], &[]);
         let host = "127.0.0.1:8080";
-        assert!(allowed(&same, host, None));
-        assert!(allowed(&same, host, Some("http://127.0.0.1:8080")));
-        assert!(allowed(
-            &same,
-            "Ticker.example:443",
-            Some("https://ticker.example")
-        ));
-        assert!(allowed(
-            &same,
-            "ticker.example",
-            Some("https://ticker.example:8443")
-        ));
-        assert!(allowed(&same, "[::1]:8080", Some("http://[::1]:8080")));
-        assert!(!allowed(&same, host, Some("http://127.0.0.1:9090")));
-        assert!(!allowed(&same, host, Some("https://evil.example")));
-        assert!(!allowed(&same, host, Some("null")));
-        assert!(!allowed(
-            &same,
-            "ticker.example",
-            Some("https://ticker.example.evil.example")
-        ));
+        assert!(allowed(&same, host, &[]));
+        assert!(allowed(&same, host, &["http://127.0.0.1:8080"]));
+        assert!(allowed(&same, "localhost:8080", &["http://localhost:8080"]));
+        assert!(allowed(&same, "[::1]:8080", &["http://[::1]:8080"]));
+        assert!(allowed(&same, "127.0.0.1", &["http://127.0.0.1:8080"]));
+        assert!(!allowed(&same, host, &["http://127.0.0.1:9090"]));
+        assert!(!allowed(&same, host, &["https://evil.example"]));
+        assert!(!allowed(&same, host, &["null"]));
 
-        let listed = policy(&["https://app.example/", "http://localhost:3000"]);
-        assert!(allowed(&listed, host, Some("https://APP.example")));
-        assert!(allowed(&listed, host, Some("http://localhost:3000")));
-        assert!(allowed(&listed, host, Some("http://127.0.0.1:8080")));
-        assert!(!allowed(&listed, host, Some("http://localhost:3001")));
+        let listed = policy(
+            "127.0.0.1",
+            &[],
+            &["https://app.example/", "http://localhost:3000"],
+        );
+        assert!(allowed(&listed, host, &["https://APP.example"]));
+        assert!(allowed(&listed, host, &["http://localhost:3000"]));
+        assert!(allowed(&listed, host, &["http://127.0.0.1:8080"]));
+        assert!(!allowed(&listed, host, &["http://localhost:3001"]));
 
-        assert!(allowed(&policy(&["*"]), host, Some("https://evil.example")));
+        let any = policy("127.0.0.1", &[], &["*"]);
+        assert!(allowed(&any, host, &["https://evil.example"]));
     }
 
-    /// List entries must be `*` or `scheme://host[:port]`.
+    /// DNS rebinding: a page on another name that resolves here sends a matching `Host` and
+    /// `Origin`; only the names this server answers for count as its own.
     #[test]
-    fn entries_must_be_origins() {
-        for bad in [
-            "example.com",
-            "https://example.com/app",
-            "https://",
-            "http://a:b",
-        ] {
-            assert_eq!(
-                OriginPolicy::parse(&["https://ok.example".to_owned(), bad.to_owned()])
-                    .unwrap_err()
-                    .0,
-                1,
-                "{bad}"
-            );
-        }
+    fn host_alone_proves_nothing() {
+        let loopback = policy("127.0.0.1", &[], &[]);
+        assert!(!allowed(
+            &loopback,
+            "evil.com:8080",
+            &["http://evil.com:8080"]
+        ));
+        assert!(!allowed(&loopback, "evil.com", &["http://evil.com"]));
+
+        let named = policy("0.0.0.0", &["ticker.example", "other.example:8443"], &[]);
+        assert!(allowed(
+            &named,
+            "Ticker.example:443",
+            &["https://ticker.example"]
+        ));
+        assert!(allowed(
+            &named,
+            "ticker.example",
+            &["https://ticker.example:8443"]
+        ));
+        assert!(allowed(
+            &named,
+            "other.example:8443",
+            &["https://other.example:8443"]
+        ));
+        assert!(!allowed(
+            &named,
+            "other.example",
+            &["https://other.example"]
+        ));
+        assert!(!allowed(&named, "evil.com", &["https://evil.com"]));
+        assert!(!allowed(
+            &named,
+            "ticker.example",
+            &["https://ticker.example.evil.example"]
+        ));
+
+        let unnamed = policy("0.0.0.0", &[], &[]);
+        assert!(allowed(
+            &unnamed,
+            "203.0.113.7:8080",
+            &["http://203.0.113.7:8080"]
+        ));
+        assert!(!allowed(
+            &unnamed,
+            "ticker.example",
+            &["http://ticker.example"]
+        ));
+    }
+
+    /// The scheme counts, and a request with several `Origin` headers is refused.
+    #[test]
+    fn scheme_and_duplicates() {
+        let same = policy("127.0.0.1", &[], &[]);
+        let host = "127.0.0.1:8080";
+        assert!(!allowed(&same, host, &["foo://127.0.0.1:8080"]));
+        assert!(!allowed(&same, host, &["ws://127.0.0.1:8080"]));
+        assert!(!allowed(
+            &same,
+            host,
+            &["http://127.0.0.1:8080", "https://evil.example"]
+        ));
+        assert!(!allowed(
+            &policy("127.0.0.1", &[], &["*"]),
+            host,
+            &["http://a", "http://b"]
+        ));
     }
 }

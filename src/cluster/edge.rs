@@ -44,8 +44,8 @@ pub fn spawn(settings: &Settings, shutdown: CancellationToken) -> Result<FeedHan
         urls,
         links,
         subjects: Subjects::new(&settings.nats.subject_prefix),
-        request_timeout: settings.nats.request_timeout(),
-        stale_after: settings.nats.stale_after(),
+        request_timeout: settings.nats.request_timeout_ms.get(),
+        stale_after: settings.nats.stale_after_ms.get(),
     };
     tokio::spawn(edge.run(link, shutdown));
     Ok(handle)

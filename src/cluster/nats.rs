@@ -130,10 +130,10 @@ pub fn connect_options(
         None => ConnectOptions::new(),
     };
     if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-        options = options.user_and_password(user.clone(), password.clone());
+        options = options.user_and_password(user.clone(), password.expose().to_owned());
     }
     if let Some(token) = &settings.token {
-        options = options.token(token.clone());
+        options = options.token(token.expose().to_owned());
     }
     if let Some(ca) = &settings.tls_ca_file {
         options = options.add_root_certificates(ca.clone());

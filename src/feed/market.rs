@@ -45,7 +45,7 @@ pub struct Market {
 impl Market {
     /// A market at its opening prices, stamped `ts`, driven by a generator seeded with `seed`.
     pub fn new(settings: &FeedSettings, seed: u64, ts: u64) -> Self {
-        let tick: Duration = settings.tick_interval();
+        let tick: Duration = settings.tick_interval_ms.get();
         let symbols = settings
             .symbols
             .iter()

@@ -37,7 +37,7 @@ pub fn spawn(settings: &FeedSettings, shutdown: CancellationToken) -> FeedHandle
         tick_number: 0,
         epoch,
     };
-    tokio::spawn(actor.run(settings.tick_interval(), shutdown));
+    tokio::spawn(actor.run(settings.tick_interval_ms.get(), shutdown));
     handle
 }
 
@@ -104,7 +104,7 @@ mod tests {
         for n in 1..=30u64 {
             let tick = watcher.ticks.recv().await.expect("no lag in this test");
             assert_eq!(tick.number, watcher.snapshot.tick + n);
-            assert_eq!(start.elapsed(), settings.tick_interval() * n as u32);
+            assert_eq!(start.elapsed(), settings.tick_interval_ms.get() * n as u32);
             assert!(!tick.updates.is_empty());
             for u in &tick.updates {
                 assert_eq!(u.seq, seqs[u.symbol] + 1, "seq rises by one per update");

@@ -179,8 +179,11 @@ impl Session {
 
         let ws = Arc::clone(&self.ctx.ws);
         let mut reassembly = Reassembly::new(ws.max_message_bytes);
-        let mut heartbeat =
-            Heartbeat::new(Instant::now(), ws.heartbeat_interval(), ws.idle_timeout());
+        let mut heartbeat = Heartbeat::new(
+            Instant::now(),
+            ws.heartbeat_interval_ms.get(),
+            ws.idle_timeout_ms.get(),
+        );
         let beat = sleep_until(heartbeat.deadline());
         // Armed while quotes wait for a connection that has no room (see `Subscription`).
         let stall = sleep_until(Instant::now());
@@ -192,7 +195,7 @@ impl Session {
                 stalled = !stalled;
                 stall
                     .as_mut()
-                    .reset(Instant::now() + ws.slow_client_timeout());
+                    .reset(Instant::now() + ws.slow_client_timeout_ms.get());
             }
             // Biased, ticks first: a tick wakes every session, and polling only the branch that
             // is ready keeps that wake cheap. Nothing starves: the ring holds a bounded number of
@@ -428,8 +431,8 @@ impl Session {
             version: PROTOCOL_VERSION,
             session_id: self.id.clone(),
             symbols: self.ctx.feed.universe().names(),
-            heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms,
-            idle_timeout_ms: self.ctx.ws.idle_timeout_ms,
+            heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms.ms(),
+            idle_timeout_ms: self.ctx.ws.idle_timeout_ms.ms(),
             node: self.ctx.node.to_string(),
         };
         self.send(&welcome).await
@@ -484,7 +487,7 @@ impl Session {
             Poll::Ready(sent) => sent.map_err(|_| End::Gone),
             Poll::Pending => tokio::select! {
                 sent = send => sent.map_err(|_| End::Gone),
-                () = sleep(self.ctx.ws.slow_client_timeout()) => Err(End::Slow),
+                () = sleep(self.ctx.ws.slow_client_timeout_ms.get()) => Err(End::Slow),
                 () = self.ctx.shutdown.cancelled() => Err(away()),
             },
         };

@@ -1,63 +1,76 @@
-//! The one typed settings tree, loaded in layers by the `config` crate and validated before start-up.
+//! The one typed settings tree, loaded in layers by the `config` crate ([`load`]) and checked
+//! before start-up.
 //!
 //! Layers, later wins: `config/default.toml` → `config/{TICKER_ENV}.toml` (if `TICKER_ENV` is set)
 //! → the file given by `--config PATH` → environment variables `TICKER__SECTION__KEY`.
-//! Durations are stored as integer milliseconds with accessor methods that return `Duration`.
+//!
+//! Adding a setting: one field here with its doc comment and its bounds (`#[validate(...)]`,
+//! or a value type from [`types`] that carries its own rule), and its default with a comment
+//! in `config/default.toml`. A test fails if the file and this tree disagree on any key.
+//! Values are never coerced ([`strict`]); durations are [`Millis`] (at most a day); secrets are
+//! [`Secret`]; lists are parsed once into their typed form. This module imports no other area.
+
+mod load;
+pub mod strict;
+pub mod types;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
 
-use crate::access::client_ip::TrustedProxies;
-use crate::access::origin::OriginPolicy;
-
-/// The defaults, compiled in so the binary runs from any working directory.
-const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
-
-/// Settings that are lists; as environment variables their entries are separated by commas.
-const LIST_KEYS: [&str; 3] = [
-    "server.trusted_proxies",
-    "server.allowed_origins",
-    "auth.tokens",
-];
+pub use load::{SettingsError, Sources};
+pub use types::{AllowedOrigin, Millis, Network, Origin, PublicHost, Secret};
 
 /// The shortest token `auth.tokens` accepts: guessing must stay out of reach.
 pub const MIN_TOKEN_LEN: usize = 16;
-/// The shortest `server.handshake_timeout_ms` that is reliably enforced.
+/// The shortest `server.handshake_timeout_ms` that is reliably enforced: actix reads the time
+/// for this deadline from a clock that ticks every 500 ms, so a shorter one can fall in the
+/// past before it is armed, and then never fires.
 pub const MIN_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
 /// The shortest `auth.hmac_secret`: 32 characters, as many bytes as the HMAC-SHA256 output.
 pub const MIN_SECRET_LEN: usize = 32;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[validate(nested)]
     pub server: ServerSettings,
+    #[validate(nested)]
     pub feed: FeedSettings,
+    #[validate(nested)]
     pub ws: WsSettings,
+    #[validate(nested)]
     pub log: LogSettings,
+    #[validate(nested)]
     pub nats: NatsSettings,
+    #[validate(nested)]
     pub auth: AuthSettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
+    /// The address to listen on: an IP address (`0.0.0.0` for every interface) or `localhost`.
+    #[validate(custom(function = "bind_host"))]
     pub host: String,
     /// 0 asks the OS for any free port; the bound address is logged.
     pub port: u16,
     /// HTTP worker threads; 0 means one per CPU core.
+    #[validate(range(max = 256))]
     pub workers: usize,
     /// After a shutdown signal, how long the listener keeps answering (`/readyz` 503) before it stops.
-    pub shutdown_grace_ms: u64,
+    pub shutdown_grace_ms: Millis,
     /// The longest the server waits for open connections to finish once it stops.
-    pub shutdown_timeout_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub shutdown_timeout_ms: Millis,
     /// This node's name in `welcome`; absent means the host name (or a random one).
+    #[validate(custom(function = "not_blank"))]
     pub node_id: Option<String>,
     /// SO_SNDBUF of every accepted connection, in bytes (Linux doubles it); 0 leaves the kernel's
     /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
+    #[validate(custom(function = "send_buffer"))]
     pub send_buffer_bytes: u32,
     /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit.
     pub max_connections: usize,
@@ -68,29 +81,41 @@ pub struct ServerSettings {
     /// Upgrade attempts a client address may make at once before the rate applies.
     pub connect_burst_per_ip: u32,
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<Network>,
     /// Origins (`scheme://host[:port]`) whose pages may open a WebSocket besides this server's
     /// own; `"*"` allows any. Requests without `Origin` are always allowed.
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// The host names this server answers for (`ticker.example.com`, `localhost:8080`): a page
+    /// is same-origin only if its origin names one of them. Empty: the loopback names when
+    /// bound to loopback, else IP addresses only (a DNS name could be rebound to this server).
+    pub public_hosts: Vec<PublicHost>,
     /// How long a new connection has to send its request head (slowloris defence).
-    pub handshake_timeout_ms: u64,
+    #[validate(custom(function = "handshake_timeout"))]
+    pub handshake_timeout_ms: Millis,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct FeedSettings {
     /// Where quotes come from: the embedded simulated market, or a `ticker publish` over NATS.
     pub source: FeedSource,
-    pub tick_interval_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub tick_interval_ms: Millis,
     /// Fixed seed for a reproducible market; absent means a fresh random seed per run.
     pub seed: Option<u64>,
+    /// Bid/ask spread in basis points of the price; at most 10 % (1000 bps).
+    #[validate(range(min = 0.0, max = 1000.0))]
     pub spread_bps: f64,
     /// Simulated market seconds per wall-clock second; makes the random walk visible in a demo.
+    /// At most 100,000, beyond which one tick moves prices by more than a trading year.
+    #[validate(range(exclusive_min = 0.0, max = 100_000.0))]
     pub time_scale: f64,
     /// Probability that a symbol moves on a given tick.
+    #[validate(range(exclusive_min = 0.0, max = 1.0))]
     pub update_probability: f64,
     /// A symbol that has not moved for this many ticks moves on the next one.
     pub max_quiet_ticks: u32,
+    #[validate(length(min = 1, max = 65535), nested)]
     pub symbols: Vec<SymbolSettings>,
 }
 
@@ -102,53 +127,67 @@ pub enum FeedSource {
 }
 
 /// The NATS connection of `ticker publish` and of edges (`feed.source = "nats"`); see docs/cluster.md.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSettings {
     /// One server URL, or several separated by commas.
+    #[validate(custom(function = "not_blank"))]
     pub url: String,
     /// Quotes go to `{prefix}.quotes.{SYMBOL}`, snapshots are asked for on `{prefix}.snapshot`.
+    #[validate(custom(function = "subject_prefix"))]
     pub subject_prefix: String,
     /// A `.creds` file (JWT and NKey seed).
     pub credentials_file: Option<PathBuf>,
     pub user: Option<String>,
-    pub password: Option<String>,
-    pub token: Option<String>,
+    pub password: Option<Secret>,
+    pub token: Option<Secret>,
     /// Refuse to talk to the server without TLS.
     pub tls_required: bool,
     /// PEM file with the certificate authorities that sign the server's certificate.
     pub tls_ca_file: Option<PathBuf>,
     /// Reconnect backoff: the first retry waits this long, doubling up to `reconnect_max_ms`.
-    pub reconnect_min_ms: u64,
-    pub reconnect_max_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub reconnect_min_ms: Millis,
+    pub reconnect_max_ms: Millis,
     /// How long an edge waits for the publisher to answer a snapshot request.
-    pub request_timeout_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub request_timeout_ms: Millis,
     /// An edge with a broker but no quote for this long (the publisher is gone) turns stale.
-    pub stale_after_ms: u64,
+    pub stale_after_ms: Millis,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolSettings {
+    #[validate(custom(function = "symbol"))]
     pub symbol: String,
+    #[validate(length(max = 200))]
     pub name: String,
+    /// The previous close (the day's open), in dollars.
+    #[validate(range(exclusive_min = 0.0, max = 1_000_000_000.0))]
     pub price: f64,
     /// Annualised volatility of the geometric Brownian motion (0.25 = 25 %).
+    #[validate(range(min = 0.0, max = 10.0))]
     pub volatility: f64,
     /// Annualised drift of the geometric Brownian motion.
     #[serde(default)]
+    #[validate(range(min = -10.0, max = 10.0))]
     pub drift: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct WsSettings {
-    pub heartbeat_interval_ms: u64,
-    pub idle_timeout_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub heartbeat_interval_ms: Millis,
+    pub idle_timeout_ms: Millis,
+    #[validate(range(min = 64, max = 16_777_216))]
     pub max_message_bytes: usize,
+    #[validate(range(min = 1))]
     pub max_subscriptions: usize,
     /// How long a send may wait on a client that does not read before the client is dropped.
-    pub slow_client_timeout_ms: u64,
+    #[validate(custom(function = "positive_ms"))]
+    pub slow_client_timeout_ms: Millis,
     /// Client messages per second per session (token bucket); the excess gets `rate_limited`.
     /// 0 = no limit.
     pub max_client_messages_per_sec: u32,
@@ -157,23 +196,26 @@ pub struct WsSettings {
     /// Excess messages tolerated within 10 s; one more closes the session with 1008.
     pub max_excess_messages: u32,
     /// Most symbols in one subscribe or unsubscribe request (or `?symbols=`).
+    #[validate(range(min = 1))]
     pub max_symbols_per_request: usize,
 }
 
 /// Optional token auth for `/ws` and `/api/*`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// Accepted tokens; empty (and no `hmac_secret`) turns auth off.
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Secret>,
     /// The key of signed, expiring tokens (`ticker token` mints them); absent = none accepted.
-    pub hmac_secret: Option<String>,
+    #[validate(custom(function = "long_secret"))]
+    pub hmac_secret: Option<Secret>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    /// A `tracing` filter directive such as `info` or `ticker=debug,actix_server=warn`.
+    /// A `tracing` filter such as `info` or `ticker=debug,actix_server=warn`.
+    #[validate(custom(function = "log_filter"))]
     pub level: String,
     pub format: LogFormat,
 }
@@ -185,75 +227,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Why settings could not be loaded; every variant names what is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("cannot load settings: {0}")]
-    Load(#[from] config::ConfigError),
-    #[error("invalid setting `{key}`: {reason}")]
-    Invalid { key: String, reason: String },
-}
-
-/// The longest any `*_ms` setting may be: one day.
-const MAX_DURATION_MS: u64 = 86_400_000;
-
-/// Where the layers come from; tests point these at temporary files and variables.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    /// Folder holding `{TICKER_ENV}.toml`; `config` relative to the working directory by default.
-    pub config_dir: Option<PathBuf>,
-    /// The value of `TICKER_ENV`.
-    pub environment: Option<String>,
-    /// The file given by `--config PATH`.
-    pub file: Option<PathBuf>,
-    /// Variables to read instead of the process environment (tests only).
-    pub env_vars: Option<Vec<(String, String)>>,
-}
-
-impl Sources {
-    /// The sources a real process uses: `TICKER_ENV`, `--config`, and its environment.
-    pub fn from_process(file: Option<PathBuf>) -> Self {
-        Self {
-            config_dir: None,
-            environment: std::env::var("TICKER_ENV").ok().filter(|v| !v.is_empty()),
-            file,
-            env_vars: None,
-        }
-    }
-}
-
 impl Settings {
-    /// Loads every layer and validates the result.
+    /// Loads every layer and checks the result.
     pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
-        if let Some(env) = &sources.environment {
-            let dir = sources
-                .config_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("config"));
-            builder =
-                builder.add_source(File::from(dir.join(format!("{env}.toml"))).required(true));
-        }
-        if let Some(path) = &sources.file {
-            builder = builder.add_source(File::from(path.as_path()).required(true));
-        }
-        let mut env = Environment::with_prefix("TICKER")
-            .separator("__")
-            .try_parsing(true)
-            .list_separator(",");
-        for key in LIST_KEYS {
-            env = env.with_list_parse_key(key);
-        }
-        if let Some(vars) = &sources.env_vars {
-            env = env.source(Some(vars.iter().cloned().collect()));
-        }
-        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
-        settings.validate()?;
-        Ok(settings)
+        load::load(sources)
     }
 
-    /// The defaults alone, validated: what tests start from before overriding fields.
+    /// The defaults alone, checked: what tests start from before overriding fields.
     pub fn defaults() -> Result<Self, SettingsError> {
         Self::load(&Sources {
             env_vars: Some(Vec::new()),
@@ -261,312 +241,99 @@ impl Settings {
         })
     }
 
-    /// Checks the relations the types cannot express; the error names the offending key.
-    pub fn validate(&self) -> Result<(), SettingsError> {
+    /// The effective settings as TOML, for `ticker check-config`; secrets print as `<redacted>`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings are plain data and always serialize")
+    }
+
+    /// Checks every field's bounds, then the relations between fields; the error names the
+    /// first key to change and why. `load` runs it; so can code that edits loaded settings.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        self.validate()
+            .map_err(|errors| load::first_error(&errors))?;
+        self.relations()
+    }
+
+    /// The relations between settings that no single field's bounds can express; the error
+    /// names the key to change.
+    fn relations(&self) -> Result<(), (String, String)> {
         let s = self;
-        // Durations become deadlines (`Instant + duration`), which must not overflow.
-        for (key, ms) in [
-            ("server.shutdown_grace_ms", s.server.shutdown_grace_ms),
-            ("server.shutdown_timeout_ms", s.server.shutdown_timeout_ms),
-            ("feed.tick_interval_ms", s.feed.tick_interval_ms),
-            ("nats.reconnect_min_ms", s.nats.reconnect_min_ms),
-            ("nats.reconnect_max_ms", s.nats.reconnect_max_ms),
-            ("nats.request_timeout_ms", s.nats.request_timeout_ms),
-            ("nats.stale_after_ms", s.nats.stale_after_ms),
-            ("ws.heartbeat_interval_ms", s.ws.heartbeat_interval_ms),
-            ("ws.idle_timeout_ms", s.ws.idle_timeout_ms),
-            ("ws.slow_client_timeout_ms", s.ws.slow_client_timeout_ms),
-            ("server.handshake_timeout_ms", s.server.handshake_timeout_ms),
-        ] {
-            ensure(
-                ms <= MAX_DURATION_MS,
-                key,
-                "must be at most 86400000 (one day)",
-            )?;
+        let fail = |key: &str, reason: &str| Err((key.to_owned(), reason.to_owned()));
+        if s.ws.heartbeat_interval_ms >= s.ws.idle_timeout_ms {
+            return fail(
+                "ws.heartbeat_interval_ms",
+                "must be less than ws.idle_timeout_ms",
+            );
         }
-        ensure(
-            !s.server.host.is_empty(),
-            "server.host",
-            "must not be empty",
-        )?;
-        ensure(
-            s.server.shutdown_timeout_ms > 0,
-            "server.shutdown_timeout_ms",
-            "must be positive",
-        )?;
-        ensure(
-            s.server.send_buffer_bytes == 0 || s.server.send_buffer_bytes >= 4096,
-            "server.send_buffer_bytes",
-            "must be 0 (kernel autotuning) or at least 4096",
-        )?;
-        ensure(
-            s.feed.tick_interval_ms > 0,
-            "feed.tick_interval_ms",
-            "must be positive",
-        )?;
-        ensure(
-            s.feed.spread_bps.is_finite() && s.feed.spread_bps >= 0.0,
-            "feed.spread_bps",
-            "must be a non-negative number",
-        )?;
-        ensure(
-            s.feed.time_scale.is_finite() && s.feed.time_scale > 0.0,
-            "feed.time_scale",
-            "must be positive",
-        )?;
-        ensure(
-            s.feed.update_probability > 0.0 && s.feed.update_probability <= 1.0,
-            "feed.update_probability",
-            "must be in (0, 1]",
-        )?;
-        ensure(
-            !s.feed.symbols.is_empty(),
-            "feed.symbols",
-            "must list at least one symbol",
-        )?;
-        ensure(
-            s.feed.symbols.len() <= usize::from(u16::MAX),
-            "feed.symbols",
-            "too many symbols",
-        )?;
+        if s.ws.max_client_messages_per_sec > 0 && s.ws.client_message_burst == 0 {
+            return fail(
+                "ws.client_message_burst",
+                "must be positive when ws.max_client_messages_per_sec is set",
+            );
+        }
+        if s.server.connect_rate_per_ip > 0 && s.server.connect_burst_per_ip == 0 {
+            return fail(
+                "server.connect_burst_per_ip",
+                "must be positive when server.connect_rate_per_ip is set",
+            );
+        }
         let mut seen = HashSet::new();
         for (i, sym) in s.feed.symbols.iter().enumerate() {
-            let key = |field: &str| format!("feed.symbols[{i}].{field}");
-            ensure_key(
-                is_valid_symbol(&sym.symbol),
-                key("symbol"),
-                "must be 1 to 12 characters of A-Z, 0-9, '.' or '-'",
-            )?;
-            ensure_key(
-                seen.insert(sym.symbol.as_str()),
-                key("symbol"),
-                &format!("duplicate symbol {}", sym.symbol),
-            )?;
-            ensure_key(
-                sym.price.is_finite() && sym.price > 0.0,
-                key("price"),
-                "must be positive",
-            )?;
-            ensure_key(
-                sym.volatility.is_finite() && sym.volatility >= 0.0,
-                key("volatility"),
-                "must be a non-negative number",
-            )?;
-            ensure_key(
-                sym.drift.is_finite(),
-                key("drift"),
-                "must be a finite number",
-            )?;
+            if !seen.insert(sym.symbol.as_str()) {
+                return Err((
+                    format!("feed.symbols[{i}].symbol"),
+                    format!("duplicate symbol {}", sym.symbol),
+                ));
+            }
         }
-        ensure(
-            s.ws.heartbeat_interval_ms > 0,
-            "ws.heartbeat_interval_ms",
-            "must be positive",
-        )?;
-        ensure(
-            s.ws.heartbeat_interval_ms < s.ws.idle_timeout_ms,
-            "ws.heartbeat_interval_ms",
-            "must be less than ws.idle_timeout_ms",
-        )?;
-        ensure(
-            s.ws.max_message_bytes >= 64,
-            "ws.max_message_bytes",
-            "must be at least 64",
-        )?;
-        ensure(
-            s.ws.max_subscriptions > 0,
-            "ws.max_subscriptions",
-            "must be positive",
-        )?;
-        ensure(
-            s.ws.slow_client_timeout_ms > 0,
-            "ws.slow_client_timeout_ms",
-            "must be positive",
-        )?;
         // On an edge: some symbol moves on every tick (none stays quiet past max_quiet_ticks),
         // so a healthy publisher is never silent this long.
         let quiet_ms = s
             .feed
             .tick_interval_ms
+            .ms()
             .saturating_mul(u64::from(s.feed.max_quiet_ticks) + 1);
-        ensure(
-            s.feed.source == FeedSource::Simulated || s.nats.stale_after_ms > quiet_ms,
-            "nats.stale_after_ms",
-            "must be longer than feed.tick_interval_ms * (feed.max_quiet_ticks + 1)",
-        )?;
-        ensure(
-            tracing_subscriber::EnvFilter::try_new(&s.log.level).is_ok(),
-            "log.level",
-            "is not a valid tracing filter",
-        )?;
-        ensure(
-            s.server
-                .node_id
-                .as_ref()
-                .is_none_or(|id| !id.trim().is_empty()),
-            "server.node_id",
-            "must not be empty (leave it unset for the host name)",
-        )?;
-        s.server.validate_limits()?;
-        s.ws.validate_limits()?;
-        s.auth.validate()?;
-        s.nats.validate()
-    }
-
-    /// The effective settings as TOML, for `ticker check-config`; secrets are masked.
-    pub fn to_toml(&self) -> String {
-        let mut shown = self.clone();
-        for secret in [&mut shown.nats.password, &mut shown.nats.token] {
-            if secret.is_some() {
-                *secret = Some("<redacted>".to_owned());
+        if s.feed.source == FeedSource::Nats && s.nats.stale_after_ms.ms() <= quiet_ms {
+            return fail(
+                "nats.stale_after_ms",
+                "must be longer than feed.tick_interval_ms * (feed.max_quiet_ticks + 1)",
+            );
+        }
+        if s.nats.user.is_some() != s.nats.password.is_some() {
+            return fail("nats.password", "nats.user and nats.password go together");
+        }
+        let methods = [
+            s.nats.credentials_file.is_some(),
+            s.nats.user.is_some(),
+            s.nats.token.is_some(),
+        ];
+        if methods.iter().filter(|&&m| m).count() > 1 {
+            return fail(
+                "nats.token",
+                "use one of nats.credentials_file, nats.user/password or nats.token",
+            );
+        }
+        if s.nats.reconnect_min_ms > s.nats.reconnect_max_ms {
+            return fail(
+                "nats.reconnect_max_ms",
+                "must be at least nats.reconnect_min_ms",
+            );
+        }
+        for (i, token) in s.auth.tokens.iter().enumerate() {
+            let token = token.expose();
+            if token.len() < MIN_TOKEN_LEN
+                || !token.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+            {
+                return Err((
+                    format!("auth.tokens[{i}]"),
+                    format!(
+                        "must be at least {MIN_TOKEN_LEN} printable ASCII characters, without spaces or commas"
+                    ),
+                ));
             }
-        }
-        for token in &mut shown.auth.tokens {
-            *token = "<redacted>".to_owned();
-        }
-        if shown.auth.hmac_secret.is_some() {
-            shown.auth.hmac_secret = Some("<redacted>".to_owned());
-        }
-        toml::to_string_pretty(&shown).expect("settings are plain data and always serialize")
-    }
-}
-
-impl ServerSettings {
-    fn validate_limits(&self) -> Result<(), SettingsError> {
-        ensure(
-            self.connect_rate_per_ip == 0 || self.connect_burst_per_ip > 0,
-            "server.connect_burst_per_ip",
-            "must be positive when server.connect_rate_per_ip is set",
-        )?;
-        // actix reads the time for this deadline from a clock that ticks every 500 ms: a
-        // shorter timeout can fall in the past before it is armed, and then never fires.
-        ensure(
-            self.handshake_timeout_ms >= MIN_HANDSHAKE_TIMEOUT_MS,
-            "server.handshake_timeout_ms",
-            "must be at least 1000",
-        )?;
-        if let Err((i, _)) = TrustedProxies::parse(&self.trusted_proxies) {
-            return Err(invalid(
-                format!("server.trusted_proxies[{i}]"),
-                "must be an IP address or a CIDR network such as 10.0.0.0/8",
-            ));
-        }
-        if let Err((i, _)) = OriginPolicy::parse(&self.allowed_origins) {
-            return Err(invalid(
-                format!("server.allowed_origins[{i}]"),
-                "must be \"*\" or an origin such as https://example.com or http://localhost:3000",
-            ));
         }
         Ok(())
     }
-
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.handshake_timeout_ms)
-    }
-}
-
-impl WsSettings {
-    fn validate_limits(&self) -> Result<(), SettingsError> {
-        ensure(
-            self.max_client_messages_per_sec == 0 || self.client_message_burst > 0,
-            "ws.client_message_burst",
-            "must be positive when ws.max_client_messages_per_sec is set",
-        )?;
-        ensure(
-            self.max_symbols_per_request > 0,
-            "ws.max_symbols_per_request",
-            "must be positive",
-        )
-    }
-}
-
-impl AuthSettings {
-    fn validate(&self) -> Result<(), SettingsError> {
-        for (i, token) in self.tokens.iter().enumerate() {
-            ensure_key(
-                token.len() >= MIN_TOKEN_LEN
-                    && token.bytes().all(|b| b.is_ascii_graphic() && b != b','),
-                format!("auth.tokens[{i}]"),
-                &format!(
-                    "must be at least {MIN_TOKEN_LEN} printable ASCII characters, without spaces or commas"
-                ),
-            )?;
-        }
-        ensure(
-            self.hmac_secret
-                .as_ref()
-                .is_none_or(|secret| secret.len() >= MIN_SECRET_LEN),
-            "auth.hmac_secret",
-            &format!("must be at least {MIN_SECRET_LEN} characters"),
-        )
-    }
-}
-
-impl NatsSettings {
-    fn validate(&self) -> Result<(), SettingsError> {
-        ensure(!self.url.trim().is_empty(), "nats.url", "must not be empty")?;
-        ensure(
-            is_valid_subject_prefix(&self.subject_prefix),
-            "nats.subject_prefix",
-            "must be dot-separated tokens of letters, digits, '-' or '_'",
-        )?;
-        ensure(
-            self.user.is_some() == self.password.is_some(),
-            "nats.password",
-            "nats.user and nats.password go together",
-        )?;
-        let methods = [
-            self.credentials_file.is_some(),
-            self.user.is_some(),
-            self.token.is_some(),
-        ];
-        ensure(
-            methods.iter().filter(|&&m| m).count() <= 1,
-            "nats.token",
-            "use one of nats.credentials_file, nats.user/password or nats.token",
-        )?;
-        ensure(
-            self.reconnect_min_ms > 0,
-            "nats.reconnect_min_ms",
-            "must be positive",
-        )?;
-        ensure(
-            self.reconnect_min_ms <= self.reconnect_max_ms,
-            "nats.reconnect_max_ms",
-            "must be at least nats.reconnect_min_ms",
-        )?;
-        ensure(
-            self.request_timeout_ms > 0,
-            "nats.request_timeout_ms",
-            "must be positive",
-        )
-    }
-
-    /// The wait before reconnect attempt `attempts` (counted from 1): doubling from the minimum.
-    pub fn reconnect_delay(&self, attempts: usize) -> Duration {
-        let doublings = attempts.saturating_sub(1).min(20) as u32;
-        let ms = self.reconnect_min_ms.saturating_mul(1 << doublings);
-        Duration::from_millis(ms.min(self.reconnect_max_ms))
-    }
-
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-
-    pub fn stale_after(&self) -> Duration {
-        Duration::from_millis(self.stale_after_ms)
-    }
-}
-
-/// NATS subject tokens for our prefix: no wildcards, no spaces, no empty tokens.
-fn is_valid_subject_prefix(prefix: &str) -> bool {
-    !prefix.is_empty()
-        && prefix.split('.').all(|token| {
-            !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 impl ServerSettings {
@@ -586,33 +353,14 @@ impl ServerSettings {
                 format!("node-{n:08x}")
             })
     }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
-
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.shutdown_timeout_ms)
-    }
 }
 
-impl FeedSettings {
-    pub fn tick_interval(&self) -> Duration {
-        Duration::from_millis(self.tick_interval_ms)
-    }
-}
-
-impl WsSettings {
-    pub fn heartbeat_interval(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_interval_ms)
-    }
-
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-
-    pub fn slow_client_timeout(&self) -> Duration {
-        Duration::from_millis(self.slow_client_timeout_ms)
+impl NatsSettings {
+    /// The wait before reconnect attempt `attempts` (counted from 1): doubling from the minimum.
+    pub fn reconnect_delay(&self, attempts: usize) -> std::time::Duration {
+        let doublings = attempts.saturating_sub(1).min(20) as u32;
+        let ms = self.reconnect_min_ms.ms().saturating_mul(1 << doublings);
+        std::time::Duration::from_millis(ms.min(self.reconnect_max_ms.ms()))
     }
 }
 
@@ -624,21 +372,95 @@ pub fn is_valid_symbol(symbol: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
-fn ensure(ok: bool, key: &str, reason: &str) -> Result<(), SettingsError> {
-    ensure_key(ok, key.to_owned(), reason)
-}
+/// The levels a `log.level` directive may name.
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
-fn ensure_key(ok: bool, key: String, reason: &str) -> Result<(), SettingsError> {
+// Field rules for `#[validate(custom(...))]`: each returns the reason as its message.
+
+fn rule(ok: bool, reason: &'static str) -> Result<(), ValidationError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(key, reason))
+        Err(ValidationError::new("invalid").with_message(reason.into()))
     }
 }
 
-fn invalid(key: String, reason: &str) -> SettingsError {
-    SettingsError::Invalid {
-        key,
-        reason: reason.to_owned(),
-    }
+fn positive_ms(ms: &Millis) -> Result<(), ValidationError> {
+    rule(ms.ms() > 0, "must be positive")
+}
+
+fn handshake_timeout(ms: &Millis) -> Result<(), ValidationError> {
+    rule(
+        ms.ms() >= MIN_HANDSHAKE_TIMEOUT_MS,
+        "must be at least 1000 (the deadline is read from a clock that ticks every 500 ms)",
+    )
+}
+
+fn not_blank(text: &str) -> Result<(), ValidationError> {
+    rule(
+        !text.trim().is_empty(),
+        "must not be empty (leave it unset instead)",
+    )
+}
+
+fn bind_host(host: &str) -> Result<(), ValidationError> {
+    rule(
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok(),
+        "must be an IP address such as 127.0.0.1, 0.0.0.0 or ::, or localhost",
+    )
+}
+
+fn send_buffer(bytes: u32) -> Result<(), ValidationError> {
+    rule(
+        bytes == 0 || (4096..=64 * 1024 * 1024).contains(&bytes),
+        "must be 0 (kernel autotuning) or from 4096 to 67108864",
+    )
+}
+
+fn symbol(symbol: &str) -> Result<(), ValidationError> {
+    rule(
+        is_valid_symbol(symbol),
+        "must be 1 to 12 characters of A-Z, 0-9, '.' or '-'",
+    )
+}
+
+fn subject_prefix(prefix: &str) -> Result<(), ValidationError> {
+    // NATS subject tokens for our prefix: no wildcards, no spaces, no empty tokens.
+    let valid = !prefix.is_empty()
+        && prefix.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    rule(
+        valid,
+        "must be dot-separated tokens of letters, digits, '-' or '_'",
+    )
+}
+
+fn long_secret(secret: &Secret) -> Result<(), ValidationError> {
+    rule(
+        secret.expose().len() >= MIN_SECRET_LEN,
+        "must be at least 32 characters",
+    )
+}
+
+/// A tracing filter whose every directive names a level: `info`, `ticker=debug`. A bare word
+/// such as `loud` would be read as a target to log at every level, and silence everything else.
+fn log_filter(filter: &str) -> Result<(), ValidationError> {
+    let level_ok = |level: &str| LOG_LEVELS.contains(&level.trim().to_ascii_lowercase().as_str());
+    let valid = !filter.trim().is_empty()
+        && filter
+            .split(',')
+            .all(|directive| match directive.rsplit_once('=') {
+                Some((target, level)) => !target.trim().is_empty() && level_ok(level),
+                None => level_ok(directive),
+            })
+        && tracing_subscriber::EnvFilter::try_new(filter).is_ok();
+    rule(
+        valid,
+        "must be a level (trace, debug, info, warn, error, off) or a list of target=level, \
+         such as ticker=debug,actix_server=warn",
+    )
 }

@@ -35,8 +35,8 @@ pub fn test_settings() -> Settings {
     let mut s = Settings::defaults().expect("the default settings are valid");
     s.server.port = 0;
     s.server.workers = 2;
-    s.server.shutdown_grace_ms = 300;
-    s.feed.tick_interval_ms = 20;
+    s.server.shutdown_grace_ms = ticker::settings::Millis::new(300);
+    s.feed.tick_interval_ms = ticker::settings::Millis::new(20);
     s.feed.seed = Some(7);
     without_client_limits(&mut s);
     s
