@@ -4,15 +4,16 @@
 
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
-# The manifest first, so the dependency download is cached until Cargo.lock changes.
+# The workspace's manifests first (the server's, the load generator's in bench/, one Cargo.lock),
+# so the dependency download is cached until one of them changes. Their targets have explicit
+# paths, so no source file is needed yet; bench/ is only a member of the workspace, never built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin/ticker-bench && echo "fn main() {}" > src/main.rs \
-    && echo "fn main() {}" > src/bin/ticker-bench/main.rs && touch src/lib.rs \
-    && cargo fetch --locked && rm -rf src
+COPY bench/Cargo.toml bench/
+RUN cargo fetch --locked
 COPY src src
 COPY config config
 COPY web web
-RUN cargo build --release --locked --bin ticker
+RUN cargo build --release --locked -p ticker --bin ticker
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 clients=${1:?usage: benches/fanout.sh CLIENTS [SECONDS] [options]}
 secs=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
-# Two builds: the example pulls in dev-dependencies, whose features must stay out of `ticker`.
-cargo build --release --quiet --bins
-cargo build --release --quiet --example fanout_baseline
+# Two builds: the server alone, so that no dev-dependency feature (the tests' fault injection)
+# reaches `ticker`; then the load generator and the baseline, from the `ticker-bench` package.
+cargo build --release --quiet -p ticker --bin ticker
+cargo build --release --quiet -p ticker-bench --bin ticker-bench --example fanout_baseline
 ulimit -n "$(ulimit -Hn)"
 export TICKER_ENV=bench
 

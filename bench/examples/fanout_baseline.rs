@@ -2,8 +2,8 @@
 //! simulated market and the same JSON, each tick's WebSocket frame encoded once and written whole
 //! to every socket. No parsing of client frames, no subscriptions, no heartbeat, no actix.
 //!
-//! `cargo run --release --example fanout_baseline -- 127.0.0.1:8081` (settings from `TICKER_ENV`,
-//! e.g. `TICKER_ENV=bench`, like the server's).
+//! `cargo run --release -p ticker-bench --example fanout_baseline -- 127.0.0.1:8081` (settings
+//! from `TICKER_ENV`, e.g. `TICKER_ENV=bench`, like the server's).
 
 use std::sync::Arc;
 
