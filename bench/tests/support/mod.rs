@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ticker::settings::Settings;
-use ticker::startup::Application;
+use ticker::app::Application;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +18,8 @@ pub fn test_settings() -> Settings {
     let mut s = Settings::defaults().expect("the default settings are valid");
     s.server.port = 0;
     s.server.workers = 2;
-    s.server.shutdown_grace_ms = 300;
-    s.feed.tick_interval_ms = 20;
+    s.server.shutdown_grace_ms = ticker::settings::Millis::new(300);
+    s.feed.tick_interval_ms = ticker::settings::Millis::new(20);
     s.feed.seed = Some(7);
     s.server.max_connections_per_ip = 0;
     s.server.connect_rate_per_ip = 0;
