@@ -367,10 +367,12 @@ impl Client {
         self.ws.send(message).await.expect("send");
     }
 
-    /// The next event, skipping pings and pongs; panics after `PATIENCE`.
+    /// The next event, skipping pings and pongs; panics when none came within `PATIENCE` of
+    /// the call (pings do not extend the wait).
     pub async fn next_event(&mut self) -> Event {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("the server says something in time");
             match next {
