@@ -78,16 +78,20 @@ pub struct TestApp {
     /// The server's live WebSocket sessions, counted server-side.
     pub sessions: TaskTracker,
     pub server: JoinHandle<std::io::Result<()>>,
+    /// The settings it was built with.
+    pub settings: Settings,
 }
 
 impl TestApp {
+    /// A server with `test_settings()`.
     pub async fn spawn() -> Self {
         Self::spawn_with(test_settings()).await
     }
 
+    /// A server with these settings (start from `test_settings()` and change fields).
     pub async fn spawn_with(settings: Settings) -> Self {
         let shutdown = CancellationToken::new();
-        let app = Application::build(settings, shutdown.clone()).expect("the server binds");
+        let app = Application::build(settings.clone(), shutdown.clone()).expect("the server binds");
         let addr = app.local_addr();
         let sessions = app.sessions();
         let server = tokio::spawn(app.run_until_stopped());
@@ -96,6 +100,7 @@ impl TestApp {
             shutdown,
             sessions,
             server,
+            settings,
         }
     }
 
@@ -105,6 +110,16 @@ impl TestApp {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
+    }
+
+    /// The symbols the server lists (`GET /api/symbols`), in its order.
+    pub async fn symbols(&self) -> Vec<String> {
+        symbols(self.addr).await
+    }
+
+    /// How many symbols the server lists (`GET /api/symbols`).
+    pub async fn symbol_count(&self) -> usize {
+        symbol_count(self.addr).await
     }
 
     /// Connects a well-behaved client and reads its `welcome`.
@@ -250,6 +265,31 @@ pub async fn watch_gapless(
             }
         }
     }
+}
+
+/// The symbols the server at `addr` lists (`GET /api/symbols`), in its order: tests ask for
+/// them rather than assume the default config.
+pub async fn symbols(addr: SocketAddr) -> Vec<String> {
+    let infos: Vec<Value> = reqwest::get(format!("http://{addr}/api/symbols"))
+        .await
+        .expect("GET /api/symbols")
+        .json()
+        .await
+        .expect("a JSON array of symbol infos");
+    infos
+        .iter()
+        .map(|info| {
+            info["symbol"]
+                .as_str()
+                .expect("each has a symbol")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// How many symbols the server at `addr` lists (`GET /api/symbols`).
+pub async fn symbol_count(addr: SocketAddr) -> usize {
+    symbols(addr).await.len()
 }
 
 /// The value of `series` in a Prometheus text exposition, 0 when absent.
