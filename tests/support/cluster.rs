@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{PATIENCE, ServerProcess, start_process};
+use super::PATIENCE;
+use super::process::{ServerProcess, start_process};
 
 /// What compose runs: `ticker publish` and `ticker serve` with these settings (`TICKER_ENV`
 /// selects `config/docker.toml`). Tests only add the addresses, node names and seeds.
