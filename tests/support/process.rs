@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::PATIENCE;
+use super::settings::CLIENT_LIMITS_OFF;
 
 /// The server process; killed and reaped if the test fails before it exits by itself.
 pub struct ServerProcess(pub Child);
@@ -19,8 +20,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Starts the `ticker` binary on a free port with JSON logs and extra `TICKER__…` variables;
-/// returns the process and its bound address.
+/// Starts the `ticker` binary on a free port with JSON logs, `CLIENT_LIMITS_OFF` and extra
+/// `TICKER__…` variables; returns the process and its bound address.
 pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     start_process(&[], vars)
 }
@@ -29,10 +30,7 @@ pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
 pub fn start_process(args: &[&str], vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
         .args(args)
-        // Every test client comes from one address: no per-address limits unless a test sets them.
-        .env("TICKER__SERVER__MAX_CONNECTIONS_PER_IP", "0")
-        .env("TICKER__SERVER__CONNECT_RATE_PER_IP", "0")
-        .env("TICKER__WS__MAX_CLIENT_MESSAGES_PER_SEC", "0")
+        .envs(CLIENT_LIMITS_OFF.iter().copied())
         .envs(vars.iter().copied())
         .env("TICKER__SERVER__PORT", "0")
         .env("TICKER__LOG__FORMAT", "json")
