@@ -450,7 +450,7 @@ async fn dashboard_shows_a_stale_cluster_feed() {
         return;
     }
     let mut nats = support::cluster::Nats::start();
-    let (_publisher, _) = support::cluster::publisher(&nats, "11");
+    let (_publisher, _) = support::cluster::publisher(&nats, "11").await;
     let (_edge, addr) = support::cluster::edge(&nats, "edge-browser").await;
     let browser = Browser::launch(&paths, screenshot_dir()).await;
     let long = Duration::from_secs(20);

@@ -11,8 +11,11 @@ use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Nats, edge, edge_with, publisher, require_nats, terminate, wait_ready};
-use support::{Client, Event, PATIENCE, SeqTracker, connect_ws, symbol_count};
+use support::cluster::{Nats, edge, edge_with, publisher, require_nats};
+use support::{
+    Client, Event, PATIENCE, SeqTracker, connect_ws, symbol_count, terminate, wait_ready,
+    wait_unready,
+};
 use ticker::protocol::{FeedState, ServerMessage};
 use ticker::quote::Quote;
 
@@ -61,7 +64,7 @@ async fn two_edges_serve_the_same_market() {
         return;
     }
     let nats = Nats::start();
-    let _publisher = publisher(&nats, "7");
+    let _publisher = publisher(&nats, "7").await;
     let (_a, addr_a) = edge(&nats, "edge-a").await;
     let (_b, addr_b) = edge(&nats, "edge-b").await;
     let mut clients = Vec::new();
@@ -121,7 +124,7 @@ async fn broker_loss_goes_stale_and_recovers() {
         return;
     }
     let mut nats = Nats::start();
-    let _publisher = publisher(&nats, "11");
+    let _publisher = publisher(&nats, "11").await;
     let (_edge, addr) = edge(&nats, "edge-a").await;
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
@@ -140,7 +143,7 @@ async fn broker_loss_goes_stale_and_recovers() {
         }
     };
     assert!(since > 0);
-    wait_ready(addr, 503).await;
+    wait_unready(addr).await;
     client.send_json(json!({"op": "ping", "id": 1})).await;
     assert_eq!(client.recv().await, ServerMessage::Pong { id: json!(1) });
     // A client arriving now hears about it right after its welcome.
@@ -164,7 +167,7 @@ async fn broker_loss_goes_stale_and_recovers() {
             other => panic!("expected live, got {other:?}"),
         }
     }
-    wait_ready(addr, 200).await;
+    wait_ready(addr).await;
     quotes(&mut client, 5, &mut seqs).await;
 }
 
@@ -177,7 +180,7 @@ async fn publisher_restart_keeps_seq_monotonic() {
         return;
     }
     let nats = Nats::start();
-    let first = publisher(&nats, "1");
+    let first = publisher(&nats, "1").await;
     let silence = [("TICKER__NATS__STALE_AFTER_MS", "1000")];
     let (_edge, addr) = edge_with(&nats, "edge-a", &silence).await;
     let (mut client, _) = connect_ws(addr, "/ws").await;
@@ -187,10 +190,10 @@ async fn publisher_restart_keeps_seq_monotonic() {
 
     drop(first);
     until_status(&mut client, FeedState::Stale, &mut seqs).await;
-    wait_ready(addr, 503).await;
+    wait_unready(addr).await;
     // Everything the old run sent has arrived; all that follows comes from the new run.
     let before = seqs.last.clone();
-    let _second = publisher(&nats, "2");
+    let _second = publisher(&nats, "2").await;
     until_status(&mut client, FeedState::Live, &mut seqs).await;
     let after = quotes(&mut client, 10, &mut seqs).await;
     for q in &after {
@@ -217,7 +220,7 @@ async fn killed_edge_clients_move_to_the_other() {
         return;
     }
     let nats = Nats::start();
-    let _publisher = publisher(&nats, "3");
+    let _publisher = publisher(&nats, "3").await;
     let (a, addr_a) = edge(&nats, "edge-a").await;
     let (_b, addr_b) = edge(&nats, "edge-b").await;
     let (mut client, _) = connect_ws(addr_a, "/ws?symbols=*").await;
@@ -258,7 +261,7 @@ async fn duplicate_and_old_messages_never_reach_clients() {
         return;
     }
     let nats = Nats::start();
-    let _publisher = publisher(&nats, "5");
+    let _publisher = publisher(&nats, "5").await;
     let (_edge, addr) = edge(&nats, "edge-a").await;
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
@@ -311,7 +314,7 @@ async fn sigterm_stops_everything_without_a_broker() {
         return;
     }
     let mut nats = Nats::start();
-    let (mut publisher, _) = publisher(&nats, "13");
+    let (mut publisher, _) = publisher(&nats, "13").await;
     let (mut edge, addr) = edge(&nats, "edge-a").await;
     let (mut client, _) = connect_ws(addr, "/ws").await;
     nats.stop();

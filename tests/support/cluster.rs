@@ -1,12 +1,12 @@
 //! Cluster test support: a real `nats-server` on a free port, and the `ticker` binary started
 //! as publisher and edges with the commands and settings `docker-compose.yml` uses.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::PATIENCE;
-use super::process::{ServerProcess, start_process};
+use super::process::{ServerProcess, free_port, start_process};
 
 /// What compose runs: `ticker publish` and `ticker serve` with these settings (`TICKER_ENV`
 /// selects `config/docker.toml`). Tests only add the addresses, node names and seeds.
@@ -45,12 +45,8 @@ pub struct Nats {
 
 impl Nats {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut nats = Self {
-            port,
+            port: free_port(),
             process: None,
         };
         nats.restart();
@@ -72,7 +68,7 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        self.process = Some(ServerProcess(child));
+        self.process = Some(ServerProcess::adopt(child));
         let deadline = Instant::now() + PATIENCE;
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server listens in time");
@@ -92,12 +88,24 @@ fn with_common<'a>(nats: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str,
     vars
 }
 
-pub fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
-    let url = nats.url();
-    let vars = with_common(&url, &[("TICKER__FEED__SEED", seed)]);
-    start_process(PUBLISHER_COMMAND, &vars)
+/// A publisher with this feed seed; returns once it is ready (connected to NATS).
+pub async fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
+    publisher_with(nats, seed, &[]).await
 }
 
+/// A publisher with this feed seed and extra settings; returns once it is ready.
+pub async fn publisher_with(
+    nats: &Nats,
+    seed: &str,
+    extra: &[(&str, &str)],
+) -> (ServerProcess, SocketAddr) {
+    let url = nats.url();
+    let mut vars = vec![("TICKER__FEED__SEED", seed)];
+    vars.extend_from_slice(extra);
+    start_process(PUBLISHER_COMMAND, &with_common(&url, &vars)).await
+}
+
+/// An edge named `node`; returns once it is ready (it has a snapshot).
 pub async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
     edge_with(nats, node, &[]).await
 }
@@ -112,45 +120,5 @@ pub async fn edge_with(
     let mut vars = EDGE_ENV.to_vec();
     vars.push(("TICKER__SERVER__NODE_ID", node));
     vars.extend_from_slice(extra);
-    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &vars));
-    wait_ready(addr, 200).await;
-    (process, addr)
-}
-
-/// Polls `/readyz` until it answers `status`.
-pub async fn wait_ready(addr: SocketAddr, status: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status().as_u16());
-        if got.as_ref().is_ok_and(|&s| s == status) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never became {status}: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Sends SIGTERM and waits for the process to exit; returns its exit code.
-pub async fn terminate(process: &mut ServerProcess) -> Option<i32> {
-    let status = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = process.0.try_wait().expect("the process can be waited for") {
-            return status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the process exits in time after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    start_process(EDGE_COMMAND, &with_common(&url, &vars)).await
 }

@@ -2,8 +2,8 @@
 //!
 //! - `settings.rs`: every setting the fixtures change, for in-process servers and the binary;
 //! - `app.rs`: the server in-process on a free port (`TestApp`);
-//! - `process.rs`: the `ticker` binary as a child process, on the address it logs;
-//! - `http.rs`: asking any running server over HTTP (its symbols);
+//! - `process.rs`: the `ticker` binary as a child process, ready when `/readyz` says so;
+//! - `http.rs`: asking any running server over HTTP (its symbols, health, readiness);
 //! - `client.rs`: a well-behaved WebSocket client (tokio-tungstenite) and seq checks;
 //! - `raw.rs`: a raw-frame client for what a library will not do (stay silent, bad frames);
 //! - `metrics.rs`: reading the Prometheus exposition;
@@ -27,11 +27,11 @@ pub use app::{Refused, TestApp};
 #[allow(unused_imports)]
 pub use client::{Client, Event, SeqTracker, connect_ws, watch_gapless};
 #[allow(unused_imports)]
-pub use http::{symbol_count, symbols};
+pub use http::{symbol_count, symbols, wait_healthy, wait_ready, wait_unready};
 #[allow(unused_imports)]
 pub use metrics::metric_value;
 #[allow(unused_imports)]
-pub use process::{ServerProcess, start_process, start_server};
+pub use process::{ServerProcess, start_process, start_server, terminate};
 #[allow(unused_imports)]
 pub use raw::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, RawClient};
 #[allow(unused_imports)]

@@ -21,6 +21,13 @@ pub const IN_PROCESS: &[(&str, &str)] = &[
     ("TICKER__FEED__SEED", "7"),
 ];
 
+/// The binary: JSON logs at `info` (kept by `ServerProcess::logs`); a test's own variables
+/// come after these and override them. The port is chosen by `process.rs`.
+pub const BINARY: &[(&str, &str)] = &[
+    ("TICKER__LOG__FORMAT", "json"),
+    ("TICKER__LOG__LEVEL", "info"),
+];
+
 /// Settings for in-process tests: the defaults with `IN_PROCESS` and `CLIENT_LIMITS_OFF`.
 pub fn test_settings() -> Settings {
     settings_from(&[IN_PROCESS, CLIENT_LIMITS_OFF].concat())
