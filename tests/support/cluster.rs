@@ -1,5 +1,6 @@
-//! Cluster test support: a real `nats-server` on a free port, and the `ticker` binary started
-//! as publisher and edges with the commands and settings `docker-compose.yml` uses.
+//! Cluster test support: a real `nats-server` on a free port, the `ticker` binary started as
+//! publisher and edges with the commands and settings `docker-compose.yml` uses, and
+//! `Cluster::start`, which brings all three up for a test.
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -105,20 +106,98 @@ pub async fn publisher_with(
     start_process(PUBLISHER_COMMAND, &with_common(&url, &vars)).await
 }
 
-/// An edge named `node`; returns once it is ready (it has a snapshot).
-pub async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
-    edge_with(nats, node, &[]).await
-}
-
-/// An edge with extra settings; returns once it is ready (it has a snapshot).
-pub async fn edge_with(
-    nats: &Nats,
-    node: &str,
-    extra: &[(&str, &str)],
-) -> (ServerProcess, SocketAddr) {
+/// An edge named `node` with extra settings; returns once it is ready (it has a snapshot).
+pub async fn edge(nats: &Nats, node: &str, extra: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     let url = nats.url();
     let mut vars = EDGE_ENV.to_vec();
     vars.push(("TICKER__SERVER__NODE_ID", node));
     vars.extend_from_slice(extra);
     start_process(EDGE_COMMAND, &with_common(&url, &vars)).await
+}
+
+/// What a test changes in `Cluster::start_with`: the publisher's seed and extra variables for
+/// each role.
+#[derive(Clone, Copy)]
+pub struct Roles<'a> {
+    /// The publisher's `feed.seed`.
+    pub seed: &'a str,
+    /// Extra `TICKER__…` variables of the publisher.
+    pub publisher_env: &'a [(&'a str, &'a str)],
+    /// Extra `TICKER__…` variables of every edge.
+    pub edge_env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Roles<'_> {
+    fn default() -> Self {
+        Self {
+            seed: "7",
+            publisher_env: &[],
+            edge_env: &[],
+        }
+    }
+}
+
+impl<'a> Roles<'a> {
+    /// The defaults with this publisher seed.
+    pub fn seed(seed: &'a str) -> Self {
+        Self {
+            seed,
+            ..Self::default()
+        }
+    }
+}
+
+/// One edge of a `Cluster`.
+pub struct Edge {
+    /// Its `server.node_id`: `edge-a`, `edge-b`, … in start order.
+    pub node: String,
+    pub addr: SocketAddr,
+    pub process: ServerProcess,
+}
+
+/// A `nats-server`, a publisher and edges, every one ready. Fields drop (and processes are
+/// killed) edges first, then the publisher, then NATS.
+pub struct Cluster {
+    pub edges: Vec<Edge>,
+    pub publisher: ServerProcess,
+    /// The publisher's health listener.
+    pub publisher_addr: SocketAddr,
+    pub nats: Nats,
+}
+
+impl Cluster {
+    /// `nats-server`, a publisher (seed 7) and `edges` edges named `edge-a`, `edge-b`, …
+    pub async fn start(edges: usize) -> Self {
+        Self::start_with(edges, Roles::default()).await
+    }
+
+    /// Like `start`, with the seed and extra variables of `roles`.
+    pub async fn start_with(edges: usize, roles: Roles<'_>) -> Self {
+        let nats = Nats::start();
+        let (publisher, publisher_addr) =
+            publisher_with(&nats, roles.seed, roles.publisher_env).await;
+        let mut started = Vec::with_capacity(edges);
+        for node in (b'a'..)
+            .take(edges)
+            .map(|c| format!("edge-{}", char::from(c)))
+        {
+            let (process, addr) = edge(&nats, &node, roles.edge_env).await;
+            started.push(Edge {
+                node,
+                addr,
+                process,
+            });
+        }
+        Self {
+            edges: started,
+            publisher,
+            publisher_addr,
+            nats,
+        }
+    }
+
+    /// The address of edge `i` (0 for `edge-a`).
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.edges[i].addr
+    }
 }
