@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use support::TestApp;
+use support::cluster::{Cluster, Roles};
 
 /// Writes past the test harness's output capture, so a skip is visible in `cargo test` output.
 fn say(message: &str) {
@@ -449,9 +450,8 @@ async fn dashboard_shows_a_stale_cluster_feed() {
     if !support::cluster::require_nats() {
         return;
     }
-    let mut nats = support::cluster::Nats::start();
-    let (_publisher, _) = support::cluster::publisher(&nats, "11");
-    let (_edge, addr) = support::cluster::edge(&nats, "edge-browser").await;
+    let mut cluster = Cluster::start_with(1, Roles::seed("11")).await;
+    let addr = cluster.addr(0);
     let browser = Browser::launch(&paths, screenshot_dir()).await;
     let long = Duration::from_secs(20);
     let state_is =
@@ -465,7 +465,7 @@ async fn dashboard_shows_a_stale_cluster_feed() {
     browser.wait_until("live", &state_is("live"), long).await;
     browser.wait_for_update("AAPL").await;
 
-    nats.stop();
+    cluster.nats.stop();
     browser.wait_until("stale", &state_is("stale"), long).await;
     let text = browser
         .js("return document.querySelector('#status').textContent")
@@ -476,7 +476,7 @@ async fn dashboard_shows_a_stale_cluster_feed() {
     );
     browser.screenshot("dashboard-stale").await;
 
-    nats.restart();
+    cluster.nats.restart();
     browser
         .wait_until("live again", &state_is("live"), long)
         .await;

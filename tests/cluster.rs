@@ -11,8 +11,11 @@ use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Nats, edge, edge_with, publisher, require_nats, terminate, wait_ready};
-use support::{Client, Event, PATIENCE, SeqTracker, connect_ws};
+use support::cluster::{Cluster, Roles, publisher, require_nats};
+use support::{
+    Client, Event, PATIENCE, SeqTracker, connect_ws, symbol_count, terminate, wait_ready,
+    wait_unready,
+};
 use ticker::protocol::quote::Quote;
 use ticker::protocol::{Liveness, ServerMessage};
 
@@ -60,10 +63,8 @@ async fn two_edges_serve_the_same_market() {
     if !require_nats() {
         return;
     }
-    let nats = Nats::start();
-    let _publisher = publisher(&nats, "7");
-    let (_a, addr_a) = edge(&nats, "edge-a").await;
-    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let cluster = Cluster::start(2).await;
+    let (addr_a, addr_b) = (cluster.addr(0), cluster.addr(1));
     let mut clients = Vec::new();
     for (addr, node) in [(addr_a, "edge-a"), (addr_b, "edge-b")] {
         let (mut client, welcome) = connect_ws(addr, "/ws").await;
@@ -89,12 +90,13 @@ async fn two_edges_serve_the_same_market() {
         assert_eq!(a[key], b[key], "edges disagree on {key:?}");
     }
     // Polling: both edges serve the same body, given a moment between two ticks.
+    let every = symbol_count(addr_a).await;
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (body_a, etag_a) = poll(addr_a).await;
         let (body_b, etag_b) = poll(addr_b).await;
         if body_a == body_b {
-            assert_eq!(body_a["quotes"].as_array().map(Vec::len), Some(22));
+            assert_eq!(body_a["quotes"].as_array().map(Vec::len), Some(every));
             // So a conditional poll that the balancer sends to the other edge still gets 304.
             assert_eq!(etag_a, etag_b, "the same state has the same validator");
             break;
@@ -119,15 +121,14 @@ async fn broker_loss_goes_stale_and_recovers() {
     if !require_nats() {
         return;
     }
-    let mut nats = Nats::start();
-    let _publisher = publisher(&nats, "11");
-    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let mut cluster = Cluster::start_with(1, Roles::seed("11")).await;
+    let addr = cluster.addr(0);
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
     subscribe(&mut client, "*", &mut seqs).await;
     quotes(&mut client, 3, &mut seqs).await;
 
-    nats.stop();
+    cluster.nats.stop();
     let since = loop {
         match client.recv().await {
             ServerMessage::Quotes { quotes } => seqs.update(&quotes),
@@ -139,7 +140,7 @@ async fn broker_loss_goes_stale_and_recovers() {
         }
     };
     assert!(since > 0);
-    wait_ready(addr, 503).await;
+    wait_unready(addr).await;
     client.send_json(json!({"op": "ping", "id": 1})).await;
     assert_eq!(client.recv().await, ServerMessage::Pong { id: json!(1) });
     // A client arriving now hears about it right after its welcome.
@@ -152,7 +153,7 @@ async fn broker_loss_goes_stale_and_recovers() {
         }
     ));
 
-    nats.restart();
+    cluster.nats.restart();
     loop {
         match client.recv().await {
             ServerMessage::Status {
@@ -163,7 +164,7 @@ async fn broker_loss_goes_stale_and_recovers() {
             other => panic!("expected live, got {other:?}"),
         }
     }
-    wait_ready(addr, 200).await;
+    wait_ready(addr).await;
     quotes(&mut client, 5, &mut seqs).await;
 }
 
@@ -175,21 +176,28 @@ async fn publisher_restart_keeps_seq_monotonic() {
     if !require_nats() {
         return;
     }
-    let nats = Nats::start();
-    let first = publisher(&nats, "1");
     let silence = [("TICKER__NATS__STALE_AFTER_MS", "1000")];
-    let (_edge, addr) = edge_with(&nats, "edge-a", &silence).await;
+    let mut cluster = Cluster::start_with(
+        1,
+        Roles {
+            seed: "1",
+            edge_env: &silence,
+            ..Roles::default()
+        },
+    )
+    .await;
+    let addr = cluster.addr(0);
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
     subscribe(&mut client, "*", &mut seqs).await;
     quotes(&mut client, 10, &mut seqs).await;
 
-    drop(first);
+    cluster.publisher.kill();
     until_status(&mut client, Liveness::Stale, &mut seqs).await;
-    wait_ready(addr, 503).await;
+    wait_unready(addr).await;
     // Everything the old run sent has arrived; all that follows comes from the new run.
     let before = seqs.last.clone();
-    let _second = publisher(&nats, "2");
+    let _second = publisher(&cluster.nats, "2").await;
     until_status(&mut client, Liveness::Live, &mut seqs).await;
     let after = quotes(&mut client, 10, &mut seqs).await;
     for q in &after {
@@ -215,20 +223,22 @@ async fn killed_edge_clients_move_to_the_other() {
     if !require_nats() {
         return;
     }
-    let nats = Nats::start();
-    let _publisher = publisher(&nats, "3");
-    let (a, addr_a) = edge(&nats, "edge-a").await;
-    let (_b, addr_b) = edge(&nats, "edge-b").await;
+    let mut cluster = Cluster::start_with(2, Roles::seed("3")).await;
+    let (addr_a, addr_b) = (cluster.addr(0), cluster.addr(1));
     let (mut client, _) = connect_ws(addr_a, "/ws?symbols=*").await;
     let mut seqs = SeqTracker::default();
     quotes_after_snapshot(&mut client, &mut seqs).await;
-    drop(a);
+    cluster.edges[0].process.kill();
     // Whatever was in flight, then the end of the connection (a Close or just EOF).
     while let Event::Message(_) = client.next_event().await {}
     let (mut client, welcome) = connect_ws(addr_b, "/ws?symbols=*").await;
     assert_eq!(node_of(&welcome), "edge-b");
     let snapshot = quotes_after_snapshot(&mut client, &mut SeqTracker::default()).await;
-    assert_eq!(snapshot.len(), 22, "a full snapshot on the other edge");
+    assert_eq!(
+        snapshot.len(),
+        symbol_count(addr_b).await,
+        "a full snapshot on the other edge"
+    );
 }
 
 /// Reads `subscribed` and the snapshot that follows `?symbols=`; returns the snapshot.
@@ -252,15 +262,16 @@ async fn duplicate_and_old_messages_never_reach_clients() {
     if !require_nats() {
         return;
     }
-    let nats = Nats::start();
-    let _publisher = publisher(&nats, "5");
-    let (_edge, addr) = edge(&nats, "edge-a").await;
+    let cluster = Cluster::start_with(1, Roles::seed("5")).await;
+    let addr = cluster.addr(0);
     let (mut client, _) = connect_ws(addr, "/ws").await;
     let mut seqs = SeqTracker::default();
     subscribe(&mut client, "AAPL", &mut seqs).await;
     quotes(&mut client, 2, &mut seqs).await;
 
-    let nats_client: NatsClient = async_nats::connect(nats.url()).await.expect("connect");
+    let nats_client: NatsClient = async_nats::connect(cluster.nats.url())
+        .await
+        .expect("connect");
     let reply = nats_client
         .request("ticker.snapshot", Default::default())
         .await
@@ -305,11 +316,9 @@ async fn sigterm_stops_everything_without_a_broker() {
     if !require_nats() {
         return;
     }
-    let mut nats = Nats::start();
-    let (mut publisher, _) = publisher(&nats, "13");
-    let (mut edge, addr) = edge(&nats, "edge-a").await;
-    let (mut client, _) = connect_ws(addr, "/ws").await;
-    nats.stop();
+    let mut cluster = Cluster::start_with(1, Roles::seed("13")).await;
+    let (mut client, _) = connect_ws(cluster.addr(0), "/ws").await;
+    cluster.nats.stop();
     assert!(matches!(
         client.recv_control().await,
         ServerMessage::Status {
@@ -317,7 +326,8 @@ async fn sigterm_stops_everything_without_a_broker() {
             ..
         }
     ));
-    assert_eq!(terminate(&mut publisher).await, Some(0));
-    let (edge_exit, close) = tokio::join!(terminate(&mut edge), client.recv_close());
+    assert_eq!(terminate(&mut cluster.publisher).await, Some(0));
+    let edge = &mut cluster.edges[0].process;
+    let (edge_exit, close) = tokio::join!(terminate(edge), client.recv_close());
     assert_eq!((edge_exit, close), (Some(0), 1001));
 }

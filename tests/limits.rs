@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use support::settings::{CLIENT_LIMITS_OFF, settings_from};
 use support::{Client, PATIENCE, Refused, TestApp, test_settings};
 use ticker::access::auth::SignedTokens;
 use ticker::protocol::{ErrorCode, ServerMessage};
@@ -61,6 +62,27 @@ fn behind_proxy() -> Settings {
 
 fn from(ip: &str) -> [(&str, &str); 1] {
     [("X-Forwarded-For", ip)]
+}
+
+/// The fixtures' `CLIENT_LIMITS_OFF` variables, read as the binary reads them, turn off every
+/// limit that is on by default (a misspelt variable would be ignored without a word).
+#[test]
+fn fixture_variables_turn_the_client_limits_off() {
+    let limits = |s: &Settings| {
+        (
+            s.server.max_connections_per_ip,
+            s.server.connect_rate_per_ip,
+            s.ws.max_client_messages_per_sec,
+        )
+    };
+    let defaults = limits(&Settings::defaults().unwrap());
+    assert!(
+        defaults.0 > 0 && defaults.1 > 0 && defaults.2 > 0,
+        "{defaults:?}"
+    );
+    let off = (0, 0, 0);
+    assert_eq!(limits(&settings_from(CLIENT_LIMITS_OFF)), off);
+    assert_eq!(limits(&test_settings()), off);
 }
 
 /// Past `server.max_connections` an upgrade gets 503 with Retry-After while the open sessions
@@ -384,12 +406,13 @@ async fn too_many_symbols_in_one_request() {
         client.recv_control().await,
         ServerMessage::Snapshot { quotes } if quotes.len() == 3
     ));
+    let every = app.symbol_count().await;
     client
         .send_json(json!({"op": "subscribe", "symbols": ["*"]}))
         .await;
     assert!(matches!(
         client.recv_control().await,
-        ServerMessage::Subscribed { symbols } if symbols.len() == 22
+        ServerMessage::Subscribed { symbols } if symbols.len() == every
     ));
     app.stop().await;
 }

@@ -16,7 +16,7 @@ const CLIENTS: usize = 2000;
 async fn sigterm_closes_every_session_and_exits_zero() {
     // 2,000 client sockets here, 2,000 in the server: more than the common soft limit of 1,024.
     rlimit::increase_nofile_limit(u64::MAX).expect("the open file limit can be raised");
-    let (mut server, addr) = support::start_server(&[]);
+    let (mut server, addr) = support::start_server(&[]).await;
     let url = format!("ws://{addr}/ws?symbols=AAPL");
     let mut clients = Vec::with_capacity(CLIENTS);
     for batch in 0..CLIENTS / 100 {
@@ -55,7 +55,7 @@ async fn sigterm_closes_every_session_and_exits_zero() {
 
     let sent_at = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+        .args(["-TERM", &server.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -71,7 +71,7 @@ async fn sigterm_closes_every_session_and_exits_zero() {
     assert_eq!(codes, [(Some(1001), CLIENTS)].into_iter().collect());
 
     let exit = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
+        if let Some(status) = server.try_wait() {
             break status;
         }
         assert!(

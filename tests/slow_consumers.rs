@@ -56,8 +56,9 @@ async fn non_reading_client_does_not_grow_server_memory() {
     let (server, addr) = support::start_server(&[
         ("TICKER__FEED__TICK_INTERVAL_MS", "1"),
         ("TICKER__WS__SLOW_CLIENT_TIMEOUT_MS", "60000"),
-    ]);
-    let pid = server.0.id();
+    ])
+    .await;
+    let pid = server.id();
     let _stalled = RawClient::connect(addr, "/ws?symbols=*").await;
     // Let the socket buffers and the connection's queue fill up first.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,11 +1,13 @@
-//! Cluster test support: a real `nats-server` on a free port, and the `ticker` binary started
-//! as publisher and edges with the commands and settings `docker-compose.yml` uses.
+//! Cluster test support: a real `nats-server` on a free port, the `ticker` binary started as
+//! publisher and edges with the commands and settings `docker-compose.yml` uses, and
+//! `Cluster::start`, which brings all three up for a test.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{PATIENCE, ServerProcess, start_process};
+use super::PATIENCE;
+use super::process::{ServerProcess, free_port, start_process};
 
 /// What compose runs: `ticker publish` and `ticker serve` with these settings (`TICKER_ENV`
 /// selects `config/docker.toml`). Tests only add the addresses, node names and seeds.
@@ -44,12 +46,8 @@ pub struct Nats {
 
 impl Nats {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut nats = Self {
-            port,
+            port: free_port(),
             process: None,
         };
         nats.restart();
@@ -71,7 +69,7 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        self.process = Some(ServerProcess(child));
+        self.process = Some(ServerProcess::adopt(child));
         let deadline = Instant::now() + PATIENCE;
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server listens in time");
@@ -91,65 +89,115 @@ fn with_common<'a>(nats: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str,
     vars
 }
 
-pub fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
-    let url = nats.url();
-    let vars = with_common(&url, &[("TICKER__FEED__SEED", seed)]);
-    start_process(PUBLISHER_COMMAND, &vars)
+/// A publisher with this feed seed; returns once it is ready (connected to NATS).
+pub async fn publisher(nats: &Nats, seed: &str) -> (ServerProcess, SocketAddr) {
+    publisher_with(nats, seed, &[]).await
 }
 
-pub async fn edge(nats: &Nats, node: &str) -> (ServerProcess, SocketAddr) {
-    edge_with(nats, node, &[]).await
-}
-
-/// An edge with extra settings; returns once it is ready (it has a snapshot).
-pub async fn edge_with(
+/// A publisher with this feed seed and extra settings; returns once it is ready.
+pub async fn publisher_with(
     nats: &Nats,
-    node: &str,
+    seed: &str,
     extra: &[(&str, &str)],
 ) -> (ServerProcess, SocketAddr) {
+    let url = nats.url();
+    let mut vars = vec![("TICKER__FEED__SEED", seed)];
+    vars.extend_from_slice(extra);
+    start_process(PUBLISHER_COMMAND, &with_common(&url, &vars)).await
+}
+
+/// An edge named `node` with extra settings; returns once it is ready (it has a snapshot).
+pub async fn edge(nats: &Nats, node: &str, extra: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
     let url = nats.url();
     let mut vars = EDGE_ENV.to_vec();
     vars.push(("TICKER__SERVER__NODE_ID", node));
     vars.extend_from_slice(extra);
-    let (process, addr) = start_process(EDGE_COMMAND, &with_common(&url, &vars));
-    wait_ready(addr, 200).await;
-    (process, addr)
+    start_process(EDGE_COMMAND, &with_common(&url, &vars)).await
 }
 
-/// Polls `/readyz` until it answers `status`.
-pub async fn wait_ready(addr: SocketAddr, status: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .map(|r| r.status().as_u16());
-        if got.as_ref().is_ok_and(|&s| s == status) {
-            return;
+/// What a test changes in `Cluster::start_with`: the publisher's seed and extra variables for
+/// each role.
+#[derive(Clone, Copy)]
+pub struct Roles<'a> {
+    /// The publisher's `feed.seed`.
+    pub seed: &'a str,
+    /// Extra `TICKER__…` variables of the publisher.
+    pub publisher_env: &'a [(&'a str, &'a str)],
+    /// Extra `TICKER__…` variables of every edge.
+    pub edge_env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Roles<'_> {
+    fn default() -> Self {
+        Self {
+            seed: "7",
+            publisher_env: &[],
+            edge_env: &[],
         }
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never became {status}: {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// Sends SIGTERM and waits for the process to exit; returns its exit code.
-pub async fn terminate(process: &mut ServerProcess) -> Option<i32> {
-    let status = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = process.0.try_wait().expect("the process can be waited for") {
-            return status.code();
+impl<'a> Roles<'a> {
+    /// The defaults with this publisher seed.
+    pub fn seed(seed: &'a str) -> Self {
+        Self {
+            seed,
+            ..Self::default()
         }
-        assert!(
-            Instant::now() < deadline,
-            "the process exits in time after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One edge of a `Cluster`.
+pub struct Edge {
+    /// Its `server.node_id`: `edge-a`, `edge-b`, … in start order.
+    pub node: String,
+    pub addr: SocketAddr,
+    pub process: ServerProcess,
+}
+
+/// A `nats-server`, a publisher and edges, every one ready. Fields drop (and processes are
+/// killed) edges first, then the publisher, then NATS.
+pub struct Cluster {
+    pub edges: Vec<Edge>,
+    pub publisher: ServerProcess,
+    /// The publisher's health listener.
+    pub publisher_addr: SocketAddr,
+    pub nats: Nats,
+}
+
+impl Cluster {
+    /// `nats-server`, a publisher (seed 7) and `edges` edges named `edge-a`, `edge-b`, …
+    pub async fn start(edges: usize) -> Self {
+        Self::start_with(edges, Roles::default()).await
+    }
+
+    /// Like `start`, with the seed and extra variables of `roles`.
+    pub async fn start_with(edges: usize, roles: Roles<'_>) -> Self {
+        let nats = Nats::start();
+        let (publisher, publisher_addr) =
+            publisher_with(&nats, roles.seed, roles.publisher_env).await;
+        let mut started = Vec::with_capacity(edges);
+        for node in (b'a'..)
+            .take(edges)
+            .map(|c| format!("edge-{}", char::from(c)))
+        {
+            let (process, addr) = edge(&nats, &node, roles.edge_env).await;
+            started.push(Edge {
+                node,
+                addr,
+                process,
+            });
+        }
+        Self {
+            edges: started,
+            publisher,
+            publisher_addr,
+            nats,
+        }
+    }
+
+    /// The address of edge `i` (0 for `edge-a`).
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.edges[i].addr
     }
 }

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ticker::settings::Settings;
 use ticker::app::Application;
+use ticker::settings::Settings;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
