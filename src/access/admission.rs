@@ -74,6 +74,7 @@ impl Admission {
     }
 
     /// Connections holding a permit now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
     }
@@ -130,7 +131,8 @@ impl Admission {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Addresses tracked now (for tests and debugging).
+    /// Addresses tracked now.
+    #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.table().entries.len()
     }

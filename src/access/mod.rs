@@ -5,11 +5,11 @@
 //! Imports `settings` and actix's request types only; `http` and `session` use it, never the
 //! other way round. Refusals are a [`Refusal`], which `http` turns into a response.
 
-pub mod admission;
+pub(crate) mod admission;
 pub mod auth;
-pub mod client_ip;
-pub mod origin;
-pub mod rate;
+pub(crate) mod client_ip;
+pub(crate) mod origin;
+pub(crate) mod rate;
 
 /// Why access was refused; `http::error::ApiError` turns it into a status and a JSON body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,7 @@
 //! Imports `feed`, `protocol`, `settings`, and `http`'s health handlers for the publisher's own
 //! small HTTP server; nothing below `app` imports `cluster`.
 
-pub mod edge;
-pub mod nats;
+pub(crate) mod edge;
+pub(crate) mod nats;
 pub mod publisher;
-pub mod sequencer;
+pub(crate) mod sequencer;

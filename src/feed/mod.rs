@@ -12,8 +12,8 @@
 
 pub mod market;
 pub(crate) mod outlets;
-pub mod simulated;
-pub mod symbols;
+pub(crate) mod simulated;
+pub(crate) mod symbols;
 
 use std::sync::Arc;
 

@@ -152,6 +152,7 @@ impl SymbolSet {
         self.len == 0
     }
 
+    #[cfg(test)]
     pub fn is_all(&self) -> bool {
         self.len == self.members.len()
     }

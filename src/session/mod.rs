@@ -10,10 +10,10 @@
 //!
 //! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
 
-pub mod frame_guard;
-pub mod heartbeat;
-pub mod inbound;
-pub mod subscription;
+pub(crate) mod frame_guard;
+pub(crate) mod heartbeat;
+pub(crate) mod inbound;
+pub(crate) mod subscription;
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};

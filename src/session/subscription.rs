@@ -44,10 +44,6 @@ impl Subscription {
         self.subscribed.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.subscribed.is_empty()
-    }
-
     pub fn contains(&self, id: SymbolId) -> bool {
         self.subscribed.contains(id)
     }
