@@ -4,24 +4,25 @@
 //!
 //! # Layout
 //! Folders by area; each `mod.rs` says what its area owns and what it may import. Dependencies
-//! point one way, from the top of this list down: nothing imports [`app`], and `settings`,
-//! `clock` and `protocol` import no other area.
+//! point one way, down this list: an area imports only areas below it (`tests/layout.rs`
+//! checks it), so nothing imports [`app`], and [`settings`], [`clock`] and [`shutdown`] import
+//! no other area.
 //! - [`app`]: `Application`, which assembles every area from `Settings`, binds and runs until
 //!   shutdown.
+//! - [`cluster`]: cluster mode on NATS (docs/cluster.md): the publisher (`ticker publish`, which
+//!   reuses `http`'s health checks), the edge feed, subjects and message shapes, the ordering rule.
 //! - [`http`]: the HTTP face: routes (WebSocket upgrade, polling API, health, metrics,
 //!   dashboard), `ApiError`, and `AppState`, the state every handler shares.
 //! - [`session`]: the per-connection WebSocket actor, with its inbound frames, subscription
 //!   (what it sends, conflation), heartbeat and frame guard.
 //! - [`access`]: who may connect: admission (connection limits, connect rate), client address
-//!   behind trusted proxies, origin policy, tokens, token buckets. Beside `http` and `session`,
-//!   which use it; it imports neither.
-//! - [`cluster`]: cluster mode on NATS (docs/cluster.md): the publisher, the edge feed, subjects
-//!   and message shapes, the ordering rule. Beside `http`; uses `feed`.
-//! - [`feed`]: the feed actor and its handle, the simulated market, the symbol universe.
+//!   behind trusted proxies, origin policy, tokens, token buckets.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`feed`]: the feed actor and its handle, the simulated market, the symbol universe.
+//! - [`telemetry`]: logging.
 //! - [`protocol`]: wire protocol v1 (docs/protocol.md): messages, `Quote`, frame builders.
-//! - [`settings`]: the typed settings tree, loaded in layers and validated.
-//! - [`clock`], [`shutdown`], [`telemetry`]: wall-clock time, signals, logging.
+//! - [`settings`]: the typed settings tree, loaded in layers and checked.
+//! - [`clock`], [`shutdown`]: wall-clock time; signals.
 
 pub mod access;
 pub mod app;

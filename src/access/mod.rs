@@ -2,7 +2,7 @@
 //! address, connect rate), the client address behind trusted proxies, the origin policy against
 //! cross-site upgrades, optional tokens, and the token buckets they share with sessions.
 //!
-//! Imports `settings` and actix's request types only; `http` and `session` use it, never the
+//! Imports `settings`, `clock` and actix's request types only; `http` and `session` use it, never the
 //! other way round. Refusals are a [`Refusal`], which `http` turns into a response.
 
 pub(crate) mod admission;

@@ -3,7 +3,7 @@
 //! subjects, message shapes and connect options, [`sequencer`] the ordering rule.
 //!
 //! Imports `feed`, `protocol`, `settings`, and `http`'s health handlers for the publisher's own
-//! small HTTP server; nothing below `app` imports `cluster`.
+//! small HTTP server; only `app` imports `cluster`.
 
 pub(crate) mod edge;
 pub(crate) mod nats;
