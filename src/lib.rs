@@ -19,7 +19,7 @@
 //!   behind trusted proxies, origin policy, tokens, token buckets.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`feed`]: the feed actor and its handle, the simulated market, the symbol universe.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`], logging.
 //! - [`protocol`]: wire protocol v1 (docs/protocol.md): messages, `Quote`, frame builders.
 //! - [`settings`]: the typed settings tree, loaded in layers and checked.
 //! - [`clock`], [`shutdown`]: wall-clock time; signals.
