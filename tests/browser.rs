@@ -4,12 +4,11 @@
 //! demo's figures, phone width, and a clean console. Screenshots go to a folder it prints.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` and `CHROMEDRIVER` pointing at
-//! the binaries). Without them the test is skipped with a message, except under `CI=true`,
-//! where it fails: CI must run it.
+//! the binaries). Without them `cargo test` reports the tests as ignored, with the reason
+//! (`tests/support/prereq.rs`), except under `CI=true`, where they fail: CI must run them.
 
 mod support;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,50 +18,35 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use support::TestApp;
 use support::cluster::{Cluster, Roles};
-
-/// Writes past the test harness's output capture, so a skip is visible in `cargo test` output.
-fn say(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
-}
+use support::prereq::{self, CHROMEDRIVER, CHROMIUM, NATS_SERVER};
 
 struct BrowserPaths {
     chromium: PathBuf,
     chromedriver: PathBuf,
 }
 
-fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+/// The browser and its driver; the trial checked that both are there.
+fn browser() -> BrowserPaths {
+    BrowserPaths {
+        chromium: CHROMIUM.find().expect("checked by the trial"),
+        chromedriver: CHROMEDRIVER.find().expect("checked by the trial"),
     }
-    let dirs = std::env::var_os("PATH")?;
-    std::env::split_paths(&dirs)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
 }
 
-/// The browser and its driver, or `None` after saying why the test is skipped.
-fn browser_or_skip() -> Option<BrowserPaths> {
-    let chromium = find_program(
-        "CHROMIUM",
-        &["chromium", "chromium-browser", "google-chrome"],
-    );
-    let chromedriver = find_program("CHROMEDRIVER", &["chromedriver"]);
-    match (chromium, chromedriver) {
-        (Some(chromium), Some(chromedriver)) => Some(BrowserPaths {
-            chromium,
-            chromedriver,
-        }),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI must run the browser test, but chromium or chromedriver is missing")
-        }
-        _ => {
-            say(
-                "SKIPPED the browser test: chromium and chromedriver not found \
-                 (apt-get install chromium chromium-driver, or set CHROMIUM and CHROMEDRIVER)",
-            );
-            None
-        }
-    }
+fn main() {
+    let trials = vec![
+        prereq::trial(
+            "dashboard_and_demo_in_headless_chromium",
+            &[CHROMIUM, CHROMEDRIVER],
+            dashboard_and_demo_in_headless_chromium,
+        ),
+        prereq::trial(
+            "dashboard_shows_a_stale_cluster_feed",
+            &[CHROMIUM, CHROMEDRIVER, NATS_SERVER],
+            dashboard_shows_a_stale_cluster_feed,
+        ),
+    ];
+    prereq::run(trials)
 }
 
 /// chromedriver on a free port; killed when dropped.
@@ -250,13 +234,10 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// The whole user journey in one browser session (starting Chromium is the expensive part).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_demo_in_headless_chromium() {
-    let Some(paths) = browser_or_skip() else {
-        return;
-    };
+    let paths = browser();
     let shots = screenshot_dir();
-    say(&format!("browser screenshots: {}", shots.display()));
+    eprintln!("browser screenshots: {}", shots.display());
     let mut settings = support::test_settings();
     settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
     let app = TestApp::spawn_with(settings.clone()).await;
@@ -442,14 +423,8 @@ async fn dashboard_and_demo_in_headless_chromium() {
 
 /// On a cluster edge the dashboard tells the user when the feed goes stale (the broker is
 /// gone, the WebSocket stays open) and shows live prices again when it comes back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_a_stale_cluster_feed() {
-    let Some(paths) = browser_or_skip() else {
-        return;
-    };
-    if !support::cluster::require_nats() {
-        return;
-    }
+    let paths = browser();
     let mut cluster = Cluster::start_with(1, Roles::seed("11")).await;
     let addr = cluster.addr(0);
     let browser = Browser::launch(&paths, screenshot_dir()).await;

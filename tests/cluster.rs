@@ -1,7 +1,5 @@
 //! Cluster mode with a real `nats-server` started on a free port and the real `ticker` binary as
 //! publisher and edges, run with the same commands and settings as `docker-compose.yml` (checked
-//! by `tests/compose.rs`). Without `nats-server` these tests are skipped,
-//! except under CI, where that is a failure.
 
 mod support;
 
@@ -11,7 +9,8 @@ use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Cluster, Roles, publisher, require_nats};
+use support::cluster::{Cluster, Roles, publisher};
+use support::prereq::{self, NATS_SERVER};
 use support::{
     Client, Event, PATIENCE, SeqTracker, connect_ws, symbol_count, terminate, wait_ready,
     wait_unready,
@@ -20,6 +19,43 @@ use ticker::protocol::quote::Quote;
 use ticker::protocol::{Liveness, ServerMessage};
 
 /// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
+
+fn main() {
+    let trials = vec![
+        prereq::trial(
+            "two_edges_serve_the_same_market",
+            &[NATS_SERVER],
+            two_edges_serve_the_same_market,
+        ),
+        prereq::trial(
+            "broker_loss_goes_stale_and_recovers",
+            &[NATS_SERVER],
+            broker_loss_goes_stale_and_recovers,
+        ),
+        prereq::trial(
+            "publisher_restart_keeps_seq_monotonic",
+            &[NATS_SERVER],
+            publisher_restart_keeps_seq_monotonic,
+        ),
+        prereq::trial(
+            "killed_edge_clients_move_to_the_other",
+            &[NATS_SERVER],
+            killed_edge_clients_move_to_the_other,
+        ),
+        prereq::trial(
+            "duplicate_and_old_messages_never_reach_clients",
+            &[NATS_SERVER],
+            duplicate_and_old_messages_never_reach_clients,
+        ),
+        prereq::trial(
+            "sigterm_stops_everything_without_a_broker",
+            &[NATS_SERVER],
+            sigterm_stops_everything_without_a_broker,
+        ),
+    ];
+    prereq::run(trials)
+}
+
 async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
     client
         .send_json(json!({"op": "subscribe", "symbols": [symbols]}))
@@ -58,11 +94,7 @@ fn node_of(welcome: &ServerMessage) -> &str {
 
 /// Two edges behind one publisher push the same quote for every (symbol, seq) they both send,
 /// name their nodes in `welcome`, and poll the same state with the same ETag.
-#[tokio::test]
 async fn two_edges_serve_the_same_market() {
-    if !require_nats() {
-        return;
-    }
     let cluster = Cluster::start(2).await;
     let (addr_a, addr_b) = (cluster.addr(0), cluster.addr(1));
     let mut clients = Vec::new();
@@ -116,11 +148,7 @@ async fn poll(addr: SocketAddr) -> (Value, String) {
 
 /// NATS down: the socket stays open, clients hear `stale`, `/readyz` is 503; NATS back: `live`,
 /// and quotes flow again with seq above everything before, with nothing restarted.
-#[tokio::test]
 async fn broker_loss_goes_stale_and_recovers() {
-    if !require_nats() {
-        return;
-    }
     let mut cluster = Cluster::start_with(1, Roles::seed("11")).await;
     let addr = cluster.addr(0);
     let (mut client, _) = connect_ws(addr, "/ws").await;
@@ -171,11 +199,7 @@ async fn broker_loss_goes_stale_and_recovers() {
 /// A publisher killed: the edge, still connected to NATS, turns stale after
 /// `nats.stale_after_ms` of silence. A new publisher with another seed: live again, and every
 /// symbol's seq keeps rising on the same connection.
-#[tokio::test]
 async fn publisher_restart_keeps_seq_monotonic() {
-    if !require_nats() {
-        return;
-    }
     let silence = [("TICKER__NATS__STALE_AFTER_MS", "1000")];
     let mut cluster = Cluster::start_with(
         1,
@@ -218,11 +242,7 @@ async fn until_status(client: &mut Client, feed: Liveness, seqs: &mut SeqTracker
 
 /// An edge killed: its client is disconnected, reconnects to the other edge and gets a full
 /// snapshot there.
-#[tokio::test]
 async fn killed_edge_clients_move_to_the_other() {
-    if !require_nats() {
-        return;
-    }
     let mut cluster = Cluster::start_with(2, Roles::seed("3")).await;
     let (addr_a, addr_b) = (cluster.addr(0), cluster.addr(1));
     let (mut client, _) = connect_ws(addr_a, "/ws?symbols=*").await;
@@ -257,11 +277,7 @@ async fn quotes_after_snapshot(client: &mut Client, seqs: &mut SeqTracker) -> Ve
 
 /// Duplicates, older seqs and an older epoch published straight onto the quote subject never
 /// reach clients, and seq never goes backwards.
-#[tokio::test]
 async fn duplicate_and_old_messages_never_reach_clients() {
-    if !require_nats() {
-        return;
-    }
     let cluster = Cluster::start_with(1, Roles::seed("5")).await;
     let addr = cluster.addr(0);
     let (mut client, _) = connect_ws(addr, "/ws").await;
@@ -311,11 +327,7 @@ async fn duplicate_and_old_messages_never_reach_clients() {
 
 /// With the broker gone, SIGTERM still stops publisher and edge promptly: the edge's clients
 /// get Close 1001, and both processes exit 0 without waiting for NATS.
-#[tokio::test]
 async fn sigterm_stops_everything_without_a_broker() {
-    if !require_nats() {
-        return;
-    }
     let mut cluster = Cluster::start_with(1, Roles::seed("13")).await;
     let (mut client, _) = connect_ws(cluster.addr(0), "/ws").await;
     cluster.nats.stop();

@@ -16,28 +16,6 @@ pub const EDGE_COMMAND: &[&str] = &["serve"];
 pub const COMMON_ENV: &[(&str, &str)] = &[("TICKER_ENV", "docker")];
 pub const EDGE_ENV: &[(&str, &str)] = &[("TICKER__FEED__SOURCE", "nats")];
 
-fn nats_server_installed() -> bool {
-    Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// True when the test can run; under CI a missing `nats-server` fails the test.
-pub fn require_nats() -> bool {
-    if nats_server_installed() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "nats-server is not installed, and CI must run the cluster tests"
-    );
-    eprintln!("SKIPPED: nats-server not installed");
-    false
-}
-
 /// A `nats-server` on a fixed port, so it can be stopped and started again at the same address.
 pub struct Nats {
     port: u16,
