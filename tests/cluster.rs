@@ -18,8 +18,6 @@ use support::{
 use ticker::protocol::quote::Quote;
 use ticker::protocol::{Liveness, ServerMessage};
 
-/// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
-
 fn main() {
     let trials = vec![
         prereq::trial(
@@ -56,6 +54,7 @@ fn main() {
     prereq::run(trials)
 }
 
+/// Subscribes to `symbols` and reads the `subscribed` and `snapshot` answers.
 async fn subscribe(client: &mut Client, symbols: &str, seqs: &mut SeqTracker) {
     client
         .send_json(json!({"op": "subscribe", "symbols": [symbols]}))
