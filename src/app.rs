@@ -136,7 +136,17 @@ impl Application {
         .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_ms.get().as_secs().max(1))
-        .bind((settings.server.host.as_str(), settings.server.port))?;
+        .bind((settings.server.host.as_str(), settings.server.port))
+        .map_err(|e| {
+            let (host, port) = (&settings.server.host, settings.server.port);
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {host}:{port}: {e}; choose another with server.port \
+                     (--port, TICKER__SERVER__PORT), or 0 for any free port"
+                ),
+            )
+        })?;
         let addr = *server
             .addrs()
             .first()

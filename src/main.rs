@@ -1,5 +1,10 @@
 //! The `ticker` binary: parses arguments, loads settings, starts logging, and runs.
+//!
+//! Exit codes: 0 done; 1 the server or publisher failed at run time (e.g. its port is taken);
+//! 2 the settings cannot be loaded or are invalid; 64 the command line is wrong.
 
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,12 +15,26 @@ use ticker::cluster::publisher::Publisher;
 use ticker::settings::{Settings, Sources};
 use tokio_util::sync::CancellationToken;
 
+/// Shown after `--help`: where settings come from and how to check them.
+const SETTINGS_HELP: &str = "\
+Settings, later wins: config/default.toml (built in) < config/$TICKER_ENV.toml (relative to the
+working directory) < --config PATH < environment variables TICKER__SECTION__KEY (e.g.
+TICKER__SERVER__PORT=9000, TICKER__WS__IDLE_TIMEOUT_MS=1500) < --host/--port.
+`ticker check-config` prints the effective settings and checks them; see config/default.toml
+for every setting. Exit codes: 0 ok, 1 run-time failure, 2 invalid settings, 64 usage.";
+
 #[derive(Parser)]
-#[command(version, about = "Live stock-ticker push service")]
+#[command(version, about = "Live stock-ticker push service", after_help = SETTINGS_HELP)]
 struct Cli {
     /// A settings file layered over config/default.toml (and config/$TICKER_ENV.toml).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// The address to listen on (server.host), e.g. 0.0.0.0 for every interface.
+    #[arg(long, global = true, value_name = "ADDR")]
+    host: Option<String>,
+    /// The port to listen on (server.port); 0 takes any free port.
+    #[arg(long, global = true, value_name = "PORT")]
+    port: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -40,10 +59,29 @@ enum Command {
 
 /// Exit code for settings that cannot be loaded or are invalid.
 const EXIT_BAD_SETTINGS: u8 = 2;
+/// Exit code for a command line that cannot be parsed (`EX_USAGE`).
+const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::load(&Sources::from_process(cli.config)) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS // --help, --version
+            };
+        }
+    };
+    let mut sources = Sources::from_process(cli.config);
+    if let Some(host) = cli.host {
+        sources.flags.push(("server.host", host, "--host"));
+    }
+    if let Some(port) = cli.port {
+        sources.flags.push(("server.port", port, "--port"));
+    }
+    let settings = match Settings::load(&sources) {
         Ok(settings) => settings,
         Err(e) => {
             // Logging is configured by these very settings, so report on stderr directly.
@@ -53,7 +91,12 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
-            print!("{}", settings.to_toml());
+            // The last line is a TOML comment, so the output stays valid TOML.
+            let _ = write!(
+                std::io::stdout(),
+                "{}\n# ok: the settings are valid\n",
+                settings.to_toml()
+            );
             ExitCode::SUCCESS
         }
         Command::Serve => serve(settings),
@@ -98,9 +141,9 @@ fn serve(settings: Settings) -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();
         ticker::shutdown::cancel_on_signal(shutdown.clone());
-        Application::build(settings, shutdown)?
-            .run_until_stopped()
-            .await
+        let app = Application::build(settings, shutdown)?;
+        announce(app.local_addr());
+        app.run_until_stopped().await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,4 +152,18 @@ fn serve(settings: Settings) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Tells a person where to point a browser, once, also when the port was 0. On stdout and
+/// never fatal: a closed stdout must not stop the server.
+fn announce(addr: SocketAddr) {
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let _ = writeln!(
+        std::io::stdout(),
+        "dashboard: http://{shown}/\nwebsocket: ws://{shown}/ws"
+    );
 }

@@ -88,6 +88,7 @@ fn layers_apply_in_order() {
             ("TICKER__LOG__FORMAT", "json"),
             ("OTHER__SERVER__PORT", "1"),
         ]),
+        flags: Vec::new(),
     })
     .unwrap();
     assert_eq!(settings.server.port, 0, "variables win");
@@ -107,6 +108,7 @@ fn layers_apply_in_order() {
         environment: Some("staging".into()),
         file: Some(file),
         env_vars: vars(&[]),
+        flags: Vec::new(),
     })
     .unwrap();
     assert_eq!(

@@ -25,8 +25,19 @@ pub enum SettingsError {
     #[error("cannot load settings: {0}")]
     Load(#[from] config::ConfigError),
     /// A settings file given by path that is no file.
-    #[error("cannot load settings: {path}: {reason}")]
+    #[error("cannot load settings: {}: {reason}", .path.display())]
     File { path: PathBuf, reason: &'static str },
+    /// The file `TICKER_ENV` selects, looked up in the `config` folder of the working directory.
+    #[error(
+        "cannot load settings: TICKER_ENV={env} selects {path}: {reason} (looked up relative to \
+         the working directory; or pass the file with --config PATH)",
+        path = .path.display()
+    )]
+    EnvironmentFile {
+        env: String,
+        path: PathBuf,
+        reason: &'static str,
+    },
     /// A value that does not fit its setting.
     #[error("invalid setting `{key}` (from {origin}): {reason}")]
     Invalid {
@@ -48,6 +59,8 @@ pub struct Sources {
     pub file: Option<PathBuf>,
     /// Variables to read instead of the process environment (tests only).
     pub env_vars: Option<Vec<(String, String)>>,
+    /// Command-line flags, the last layer: (`section.key`, value, the flag as typed).
+    pub flags: Vec<(&'static str, String, &'static str)>,
 }
 
 impl Sources {
@@ -58,7 +71,29 @@ impl Sources {
             environment: std::env::var("TICKER_ENV").ok().filter(|v| !v.is_empty()),
             file,
             env_vars: None,
+            flags: Vec::new(),
         }
+    }
+}
+
+/// The command-line flags as a `config` layer, each value remembering its flag for messages.
+#[derive(Debug, Clone)]
+struct Flags(Vec<(&'static str, String, &'static str)>);
+
+impl config::Source for Flags {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, Value>, config::ConfigError> {
+        Ok(self
+            .0
+            .iter()
+            .map(|(key, value, flag)| {
+                let origin = format!("the command line ({flag})");
+                ((*key).to_owned(), Value::new(Some(&origin), value.as_str()))
+            })
+            .collect())
     }
 }
 
@@ -70,7 +105,15 @@ pub(super) fn load(sources: &Sources) -> Result<Settings, SettingsError> {
             .clone()
             .unwrap_or_else(|| PathBuf::from("config"));
         let path = dir.join(format!("{env}.toml"));
-        builder = builder.add_source(settings_file(&path)?);
+        let file = settings_file(&path).map_err(|e| match e {
+            SettingsError::File { path, reason } => SettingsError::EnvironmentFile {
+                env: env.clone(),
+                path,
+                reason,
+            },
+            other => other,
+        })?;
+        builder = builder.add_source(file);
     }
     if let Some(path) = &sources.file {
         builder = builder.add_source(settings_file(path)?);
@@ -80,7 +123,11 @@ pub(super) fn load(sources: &Sources) -> Result<Settings, SettingsError> {
     if let Some(vars) = &sources.env_vars {
         env = env.source(Some(vars.iter().cloned().collect()));
     }
-    let tree = builder.add_source(env).build()?.cache;
+    let tree = builder
+        .add_source(env)
+        .add_source(Flags(sources.flags.clone()))
+        .build()?
+        .cache;
     let settings: Settings =
         serde_path_to_error::deserialize(Strict(tree.clone())).map_err(|e| {
             let key = e.path().to_string();

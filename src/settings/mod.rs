@@ -65,7 +65,7 @@ pub struct ServerSettings {
     /// The longest the server waits for open connections to finish once it stops.
     #[validate(custom(function = "positive_ms"))]
     pub shutdown_timeout_ms: Millis,
-    /// This node's name in `welcome`; absent means the host name (or a random one).
+    /// This node's name in `welcome`; absent means the host name and port (see `node`).
     #[validate(custom(function = "not_blank"))]
     pub node_id: Option<String>,
     /// SO_SNDBUF of every accepted connection, in bytes (Linux doubles it); 0 leaves the kernel's
@@ -337,21 +337,27 @@ impl Settings {
 }
 
 impl ServerSettings {
-    /// `node_id`, else the host name (containers set it to the container id), else a random name.
+    /// `node_id`, else the host name (containers set it to the container id) with this
+    /// process's port (or its pid with port 0), so two processes on one host differ; without a
+    /// host name, a random name.
     pub fn node(&self) -> String {
         if let Some(id) = &self.node_id {
             return id.clone();
         }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
             .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| {
+            .filter(|h| !h.is_empty());
+        match host {
+            Some(host) if self.port != 0 => format!("{host}:{}", self.port),
+            Some(host) => format!("{host}-{}", std::process::id()),
+            None => {
                 use rand::RngExt;
                 let n: u32 = rand::make_rng::<rand::rngs::StdRng>().random();
                 format!("node-{n:08x}")
-            })
+            }
+        }
     }
 }
 
