@@ -89,10 +89,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let symbols = match self {
-            Self::UnknownSymbols(symbols) => symbols.as_slice(),
-            _ => &[],
-        };
         let mut response = HttpResponse::build(self.status_code());
         match self {
             Self::UnsupportedVersion => {
@@ -119,10 +115,39 @@ impl ResponseError for ApiError {
         }
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-                symbols,
-            })
+            .json(self.body())
+    }
+}
+
+impl ApiError {
+    fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            symbols: match self {
+                Self::UnknownSymbols(symbols) => symbols.as_slice(),
+                _ => &[],
+            },
+        }
+    }
+
+    /// The whole HTTP/1.1 answer, with `Connection: close`, for a connection refused before
+    /// actix-http reads it (`http::server`). Carries what `error_response` would but
+    /// `WWW-Authenticate`, which no refusal at accept needs.
+    pub fn to_http1_bytes(&self) -> Vec<u8> {
+        let status = self.status_code();
+        let body = serde_json::to_string(&self.body()).expect("an error body always serializes");
+        let retry_after = self
+            .retry_after()
+            .map(|secs| format!("retry-after: {secs}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncache-control: no-cache\r\n\
+             {retry_after}connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+        )
+        .into_bytes()
     }
 }

@@ -1,14 +1,16 @@
-//! HTTP: the routes (WebSocket upgrade, polling API, health checks, metrics, the static
-//! dashboard), `ApiError` and `AppState`.
+//! HTTP: the server (every connection admitted and bounded), the routes (WebSocket upgrade,
+//! polling API, health checks, metrics, the static dashboard), `ApiError` and `AppState`.
 //!
 //! Imports `session`, `access`, `feed`, `metrics`, `protocol` and `settings`; only `app` (and
 //! the publisher's health checks) import it.
 
 mod assets;
+pub mod connection;
 pub mod error;
 pub mod health;
 mod metrics;
 mod quotes;
+pub mod server;
 pub mod state;
 mod ws;
 

@@ -1,8 +1,10 @@
 //! `GET /ws`: checks the upgrade (shape, origin, token, limits), answers 101 at once and spawns
-//! the session on this worker, holding its admission permit.
+//! the session on this worker, holding its admission permit. From then on the connection is a
+//! session: its plain HTTP guard (`http::connection`) stands down.
 
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use actix_web::error::PayloadError;
 use actix_web::http::header;
@@ -14,6 +16,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::feed::symbols::Universe;
+use crate::http::connection::Guard;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::protocol::SUBPROTOCOL;
@@ -48,14 +51,20 @@ fn accept(
     state.auth.check(req)?;
     let peer = req.peer_addr();
     // Every TCP connection has a peer; without one, all such requests share one budget.
-    let client = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| {
-        state.proxies.client_ip(p.ip(), req.headers())
-    });
-    let permit = state.admission.admit(client, Instant::now())?;
+    let peer_ip = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
+    let client = state.proxies.client_ip(peer_ip, req.headers());
+    // A connection from any peer but a trusted proxy was counted against it at accept.
+    let counted = !state.proxies.trusts(peer_ip);
+    let permit = state
+        .admission
+        .admit_session(client, counted, Instant::now())?;
     let body = guard_frames(req, body, state.session.ws.max_message_bytes);
     let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
+    if let Some(guard) = req.conn_data::<Rc<Guard>>() {
+        guard.became_session();
+    }
     let params = SessionParams {
         id: format!("{:016x}", rand::rng().random::<u64>()),
         peer: match peer {

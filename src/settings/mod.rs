@@ -59,9 +59,11 @@ pub struct ServerSettings {
     /// SO_SNDBUF of every accepted connection, in bytes (Linux doubles it); 0 leaves the kernel's
     /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
     pub send_buffer_bytes: u32,
-    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit.
+    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit. Lowered at
+    /// start to fit the open-file limit (see `access::capacity`).
     pub max_connections: usize,
-    /// Open WebSocket sessions per client address (IPv6: per /64); past it 429. 0 = no limit.
+    /// Open connections per client address (IPv6: per /64), sessions and plain HTTP; past it
+    /// 429. 0 = no limit.
     pub max_connections_per_ip: u32,
     /// Upgrade attempts per second per client address (token bucket); past it 429. 0 = no limit.
     pub connect_rate_per_ip: u32,
@@ -74,6 +76,18 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// How long a new connection has to send its request head (slowloris defence).
     pub handshake_timeout_ms: u64,
+    /// How long a connection may sit idle between two plain HTTP requests; 0 closes it after
+    /// each answer.
+    pub keep_alive_ms: u64,
+    /// From a plain HTTP request's head, how long its answer may wait for the client to read
+    /// it; past it the connection is closed.
+    pub request_timeout_ms: u64,
+    /// Requests one connection may make; the answer to the last says `Connection: close`.
+    /// 0 = no limit.
+    pub max_requests_per_connection: u32,
+    /// Connections kept for plain HTTP (health checks, scrapes, polls, upgrade requests) on top
+    /// of the `max_connections` sessions; every connection counts against the sum.
+    pub http_headroom: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +291,8 @@ impl Settings {
             ("ws.idle_timeout_ms", s.ws.idle_timeout_ms),
             ("ws.slow_client_timeout_ms", s.ws.slow_client_timeout_ms),
             ("server.handshake_timeout_ms", s.server.handshake_timeout_ms),
+            ("server.keep_alive_ms", s.server.keep_alive_ms),
+            ("server.request_timeout_ms", s.server.request_timeout_ms),
         ] {
             ensure(
                 ms <= MAX_DURATION_MS,
@@ -462,6 +478,14 @@ impl ServerSettings {
 
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_millis(self.keep_alive_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 }
 
