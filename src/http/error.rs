@@ -21,6 +21,9 @@ pub enum ApiError {
     UnsupportedVersion,
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A method the path does not answer; `allow` lists those it does.
+    #[error("method not allowed; this path answers {allow}")]
+    MethodNotAllowed { allow: &'static str },
     /// Refused by access control: limits, origin, token.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -46,6 +49,7 @@ impl ApiError {
             Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
             Self::ShuttingDown => "shutting_down",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Refused(refusal) => match refusal {
                 Refusal::TooManyConnections => "too_many_connections",
                 Refusal::TooManyConnectionsFromIp => "too_many_connections_from_ip",
@@ -76,6 +80,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::ShuttingDown | Self::Refused(Refusal::TooManyConnections) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -107,6 +112,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(challenge),
                 ));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
             _ => {}
         }
