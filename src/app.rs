@@ -107,7 +107,7 @@ impl Application {
             connect_rate_per_ip = settings.server.connect_rate_per_ip,
             open_file_limit,
             auth = auth.is_enabled(),
-            "limits (0 = none)"
+            "limits"
         );
         let state = web::Data::new(AppState {
             session: SessionContext {

@@ -8,7 +8,7 @@
 //! room in the socket. So:
 //! - The service takes no request bodies. A request that announces one (`Content-Length` above
 //!   0, `Transfer-Encoding`) is answered with `Connection: close`, and from then on the
-//!   connection reads as ended ([`Guard::stop_reading`]): actix finishes the answer and closes,
+//!   connection reads as ended (`Guard::stop_reading`): actix finishes the answer and closes,
 //!   without reading the body.
 //! - Each request arms a deadline `server.request_timeout_ms` after its head. If it passes while
 //!   a write to the client is blocked (the client does not read its answer), the connection is

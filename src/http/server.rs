@@ -3,13 +3,16 @@
 //! [`Guard`](super::connection::Guard) until it becomes a session.
 //!
 //! actix-web's `HttpServer` cannot refuse a connection (its `on_connect` hook sees each one and
-//! can only let it through) and cannot watch one, so this builds what `HttpServer::listen`
-//! builds, actix-server's `ServerBuilder` with an `HttpService` per worker, with admission and
-//! the guard in front. A refused connection is answered at once, before its request is read:
-//! `503 too_many_connections` or `429 too_many_connections_from_ip` with `Retry-After` and
-//! `Connection: close`, and closed once the client has read it. At most [`MAX_ANSWERING`]
-//! refusals are answered at a time, each for at most [`ANSWER_TIME`]; past that, refused
-//! connections are closed unanswered, so refusing never costs more than a few descriptors.
+//! can only let it through) and cannot watch one. Its per-worker `max_connections` pauses
+//! accepting instead, so the clients past it wait in the backlog without an answer, health
+//! checks among them, which is what a dead server looks like. So this builds what
+//! `HttpServer::listen` builds, actix-server's `ServerBuilder` with an `HttpService` per
+//! worker, with admission and the guard in front. A refused connection is answered as soon as
+//! its request starts to arrive, without reading it: `503 too_many_connections` or
+//! `429 too_many_connections_from_ip` with `Retry-After` and `Connection: close`, and closed
+//! once the client has read it. At most [`MAX_ANSWERING`] refusals are answered at a time, each
+//! for at most `ANSWER_TIME`; past that, refused connections are closed unanswered, so refusing
+//! never costs more than a few descriptors.
 //!
 //! Per-address counting here uses the TCP peer, the only address known before the request: a
 //! peer in `server.trusted_proxies` counts only in the total, and its sessions count against
