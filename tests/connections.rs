@@ -150,11 +150,14 @@ async fn the_per_address_budget_is_kept_at_accept() {
     let mut settings = test_settings();
     settings.server.max_connections_per_ip = 3;
     let app = TestApp::spawn_with(settings).await;
+    let mut admin = RawHttp::connect(app.addr).await;
     let mut session = connect_ws_from(OTHER, app.addr, "/ws?symbols=*").await;
     let _held: Vec<RawHttp> = vec![
         RawHttp::connect_from(OTHER, app.addr).await,
         RawHttp::connect_from(OTHER, app.addr).await,
     ];
+    // Connected is not yet accepted: wait until the server counts all four.
+    until_metric(&mut admin, "ticker_tcp_connections_open", 4.0).await;
 
     let mut excess = RawHttp::connect_from(OTHER, app.addr).await;
     excess
@@ -163,7 +166,6 @@ async fn the_per_address_budget_is_kept_at_accept() {
     assert_refused(&excess.answer().await, 429, "too_many_connections_from_ip");
     assert!(excess.until_closed().await.is_empty());
 
-    let mut admin = RawHttp::connect(app.addr).await;
     assert_eq!(admin.get("/healthz").await.status, 200);
     let refused = "ticker_tcp_connections_refused_total{reason=\"too_many_connections_from_ip\"}";
     assert_eq!(metric(&mut admin, refused).await, 1.0);
@@ -197,6 +199,7 @@ async fn a_full_server_answers_503_and_stays_observable() {
     assert_eq!(upgrade.status, 503);
     assert_eq!(upgrade.body["error"], "too_many_connections");
     assert_eq!(admin.get("/healthz").await.status, 200);
+    until_metric(&mut admin, "ticker_tcp_connections_open", 3.0).await;
 
     let held = RawHttp::connect(app.addr).await;
     until_metric(&mut admin, "ticker_tcp_connections_open", 4.0).await;
