@@ -1,19 +1,20 @@
 //! `Application`: assembles every area from `Settings` (the feed of the configured source,
-//! access control, metrics, the HTTP server), binds (port 0 in tests), and runs until the
-//! injected shutdown token is cancelled, then drains. Nothing imports this module but `main`.
+//! access control within the capacity the open-file limit allows, metrics, the HTTP server),
+//! binds (port 0 in tests), and runs until the injected shutdown token is cancelled, then
+//! drains. Nothing imports this module but `main`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::admission::Admission;
 use crate::access::auth::Auth;
+use crate::access::capacity::Capacity;
 use crate::access::client_ip::TrustedProxies;
 use crate::access::origin::OriginPolicy;
 use crate::cluster::edge;
@@ -23,10 +24,6 @@ use crate::http::state::AppState;
 use crate::metrics::Metrics;
 use crate::session::SessionContext;
 use crate::settings::{FeedSource, ServerSettings, Settings};
-
-/// After the server ends a connection, how long the client has to close its side before the
-/// socket is dropped.
-const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct Application {
     server: Server,
@@ -45,38 +42,13 @@ pub fn raise_open_file_limit() {
     }
 }
 
-/// Each session is a file descriptor: a connection limit above the open-file limit would fail
-/// with accept errors before it refuses anyone politely.
-fn warn_if_above_file_limit(max_connections: usize) {
-    /// Descriptors for everything else: the listener, logs, NATS, polling clients.
-    const RESERVE: u64 = 256;
-    if let Ok((soft, _)) = rlimit::Resource::NOFILE.get()
-        && (max_connections == 0 || max_connections as u64 + RESERVE > soft)
-    {
-        tracing::warn!(
-            max_connections,
-            open_file_limit = soft,
-            "server.max_connections is not below the open-file limit"
-        );
-    }
-}
-
-/// Sets up each accepted socket. Quotes are small frames that must leave at once: Nagle's
-/// algorithm would hold them back waiting for the previous segment's ACK (tens of milliseconds
-/// with delayed ACKs). A bounded send buffer makes a client that stops reading show up as
-/// backpressure (and conflation) within seconds instead of after megabytes of kernel memory.
-fn tune_socket(connection: &dyn std::any::Any, send_buffer_bytes: u32) {
-    let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
-    };
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot disable Nagle's algorithm");
-    }
-    if send_buffer_bytes > 0
-        && let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer_bytes as usize)
-    {
-        tracing::debug!(error = %e, "cannot set the send buffer size");
-    }
+/// The soft open-file limit now, if it can be read; None when there is none.
+fn open_file_limit() -> Option<u64> {
+    rlimit::Resource::NOFILE
+        .get()
+        .ok()
+        .map(|(soft, _)| soft)
+        .filter(|&soft| soft != rlimit::INFINITY)
 }
 
 impl Application {
@@ -95,11 +67,37 @@ impl Application {
         let proxies = TrustedProxies::new(&settings.server.trusted_proxies);
         let origins = OriginPolicy::new(&settings.server);
         let auth = Auth::new(&settings.auth);
-        warn_if_above_file_limit(settings.server.max_connections);
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let open_file_limit = open_file_limit();
+        let capacity = Capacity::derive(
+            settings.server.max_connections,
+            settings.server.http_headroom,
+            workers,
+            open_file_limit,
+        );
+        metrics
+            .connections_limit
+            .set(Capacity::shown(capacity.sessions));
+        metrics
+            .tcp_connections_limit
+            .set(Capacity::shown(capacity.connections));
+        if capacity.lowered {
+            tracing::warn!(
+                max_connections = settings.server.max_connections,
+                http_headroom = settings.server.http_headroom,
+                open_file_limit,
+                "connection limits lowered to fit the open-file limit"
+            );
+        }
         tracing::info!(
-            max_connections = settings.server.max_connections,
+            sessions = Capacity::shown(capacity.sessions),
+            connections = Capacity::shown(capacity.connections),
             max_connections_per_ip = settings.server.max_connections_per_ip,
             connect_rate_per_ip = settings.server.connect_rate_per_ip,
+            open_file_limit,
             auth = auth.is_enabled(),
             "limits"
         );
@@ -112,46 +110,15 @@ impl Application {
                 metrics,
             },
             sessions: sessions.clone(),
-            admission: Admission::new(&settings.server),
+            admission: Admission::new(&settings.server, capacity),
             proxies,
             origins,
             auth,
         });
-        let send_buffer_bytes = settings.server.send_buffer_bytes;
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(http::configure)
-        })
-        .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))
-        .workers(workers)
-        .backlog(4096)
-        .client_request_timeout(settings.server.handshake_timeout_ms.get().max(
-            Duration::from_millis(crate::settings::MIN_HANDSHAKE_TIMEOUT_MS),
-        ))
-        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_ms.get().as_secs().max(1))
-        .bind((settings.server.host.as_str(), settings.server.port))
-        .map_err(|e| {
-            let (host, port) = (&settings.server.host, settings.server.port);
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot listen on {host}:{port}: {e}; choose another with server.port \
-                     (--port, TICKER__SERVER__PORT), or 0 for any free port"
-                ),
-            )
-        })?;
-        let addr = *server
-            .addrs()
+        let (server, addrs) = http::server::serve(&settings.server, workers, state)?;
+        let addr = *addrs
             .first()
-            .expect("bind succeeded, so there is at least one address");
-        let server = server.run();
+            .expect("serve binds at least one address or fails");
         tracing::info!(%addr, workers, "listening");
         Ok(Self {
             server,

@@ -128,6 +128,12 @@ pub struct Metrics {
     bytes_received: Counter,
     tick_to_send: Arc<TickToSend>,
     pub poll_requests: Family<StatusLabels, Counter>,
+    /// TCP connections of any kind, and the limits in force (set once at start; 0 = none).
+    pub tcp_connections_open: Gauge,
+    pub tcp_connections_limit: Gauge,
+    pub connections_limit: Gauge,
+    connections_refused: Family<ReasonLabels, Counter>,
+    http_closes: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -158,6 +164,11 @@ impl Metrics {
             bytes_received: Counter::default(),
             tick_to_send: Arc::default(),
             poll_requests: Family::default(),
+            tcp_connections_open: Gauge::default(),
+            tcp_connections_limit: Gauge::default(),
+            connections_limit: Gauge::default(),
+            connections_refused: Family::default(),
+            http_closes: Family::default(),
         }
     }
 
@@ -248,6 +259,31 @@ impl Metrics {
             "GET /api/quotes requests, by response status (304 = unchanged)",
             m.poll_requests.clone(),
         );
+        r.register(
+            "connections_limit",
+            "WebSocket sessions the server takes at most, after fitting the open-file limit (0 = no limit)",
+            m.connections_limit.clone(),
+        );
+        r.register(
+            "tcp_connections_open",
+            "TCP connections open now: sessions, plain HTTP and upgrade requests",
+            m.tcp_connections_open.clone(),
+        );
+        r.register(
+            "tcp_connections_limit",
+            "TCP connections the server takes at most: sessions plus server.http_headroom, after fitting the open-file limit (0 = no limit)",
+            m.tcp_connections_limit.clone(),
+        );
+        r.register(
+            "tcp_connections_refused",
+            "TCP connections refused at accept, answered 503 or 429 at once, by reason",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "http_connection_closes",
+            "Plain HTTP connections the server closed early, by reason: request_body, request_timeout, max_requests",
+            m.http_closes.clone(),
+        );
         r.register_collector(Box::new(FeedCollector(feed)));
         registry
     }
@@ -278,6 +314,18 @@ impl Metrics {
 
     pub fn rejected(&self, reason: &'static str) {
         self.upgrades_rejected
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn http_closed(&self, reason: &'static str) {
+        self.http_closes
             .get_or_create(&ReasonLabels { reason })
             .inc();
     }

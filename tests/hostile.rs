@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT, TestApp};
+use support::{OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT, RawHttp, TestApp};
 use tokio::net::TcpStream;
 
 /// A client frame header and payload with full control over every bit.
@@ -267,5 +267,49 @@ async fn floods_and_vanishing_peers_are_absorbed() {
         "{frames} frames, {symbols} symbols"
     );
     drop(silent);
+    app.stop().await;
+}
+
+/// An upgrade that actix-http would not hand over to the session (another protocol beside
+/// `websocket`, a body, `Connection: close`) gets 400 with `Connection: close`, never 101, and
+/// the connection ends at once (the frame an eager client sends after it is at most refused as
+/// a bad request); a plain upgrade still works.
+#[tokio::test]
+async fn upgrades_that_cannot_be_served_get_400() {
+    let app = TestApp::spawn().await;
+    let handshake = "GET /ws HTTP/1.1\r\nHost: t\r\nSec-WebSocket-Version: 13\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let cases = [
+        "Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n\r\n",
+        "Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello",
+        "Connection: close, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    ];
+    for case in cases {
+        let mut conn = RawHttp::connect(app.addr).await;
+        conn.send(format!("{handshake}{case}").as_bytes()).await;
+        conn.send(&Frame::new(OP_TEXT, br#"{"op":"ping"}"#).bytes())
+            .await;
+        let answer = conn.answer().await;
+        assert_eq!(answer.status, 400, "{case}: {answer:?}");
+        assert_eq!(answer.json()["error"], "bad_request", "{case}");
+        assert_eq!(answer.header("connection"), Some("close"), "{case}");
+        let started = std::time::Instant::now();
+        let rest = String::from_utf8_lossy(&conn.until_closed().await).into_owned();
+        assert!(started.elapsed() < Duration::from_secs(2), "{case}");
+        assert!(
+            rest.is_empty() || rest.starts_with("HTTP/1.1 400"),
+            "{case}: then {rest}"
+        );
+    }
+    let refused = "ticker_upgrades_rejected_total{reason=\"bad_request\"}";
+    assert_eq!(app.metric(refused).await, cases.len() as f64);
+    let mut plain = app.raw("/ws").await;
+    assert!(
+        matches!(plain.read_frame().await, Some((OP_TEXT, _))),
+        "welcome"
+    );
     app.stop().await;
 }

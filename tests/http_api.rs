@@ -224,3 +224,60 @@ async fn serves_dashboard() {
     );
     app.stop().await;
 }
+
+/// Every route answers `HEAD` like `GET` without the body; other methods get 405 with `Allow`
+/// (`GET, HEAD`; `GET` on `/ws`), the dashboard's files included, and unknown paths stay 404.
+#[tokio::test]
+async fn head_works_and_other_methods_get_405() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/quotes",
+        "/api/quotes/AAPL",
+        "/api/symbols",
+        "/",
+        "/index.html",
+    ] {
+        let get = client.get(app.url(path)).send().await.unwrap();
+        let head = client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        assert_eq!(
+            head.headers()["content-type"],
+            get.headers()["content-type"],
+            "HEAD {path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let response = client
+                .request(method.clone(), app.url(path))
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(response.headers()["allow"], "GET, HEAD", "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
+        }
+    }
+    let post = client.post(app.url("/ws")).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()["allow"], "GET");
+    for method in [Method::HEAD, Method::POST] {
+        let missing = client
+            .request(method.clone(), app.url("/no-such-file.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{method}");
+    }
+    app.stop().await;
+}

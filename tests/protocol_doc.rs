@@ -79,6 +79,7 @@ fn every_type_and_code_is_documented() {
         "`too_many_connections_from_ip`",
         "`forbidden_origin`",
         "`unauthorized`",
+        "`method_not_allowed`",
         "| 1001 |",
         "| 1003 |",
         "| 1007 |",

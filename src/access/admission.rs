@@ -1,10 +1,19 @@
-//! `Admission`: whether a WebSocket upgrade may open a session now, by the connect rate and open
-//! connections of its address (`server.connect_rate_per_ip`, `server.max_connections_per_ip`)
-//! and the server's total (`server.max_connections`).
+//! `Admission`: whether a connection may open now. Every accepted TCP connection is admitted
+//! against the server's total (`Capacity::connections`) and the open connections of its address
+//! (`server.max_connections_per_ip`); a WebSocket upgrade is admitted again as a session, against
+//! the sessions' total (`Capacity::sessions`) and the connect rate of its address
+//! (`server.connect_rate_per_ip`).
 //!
-//! An admitted upgrade gets a [`Permit`] that the session task owns: dropping it, however the
-//! session ends, gives the connection back. Addresses are tracked in a table that forgets an
-//! address once it has no connection and a full bucket, so the table stays bounded.
+//! One table of addresses, and each connection counts once per limit. At accept the address is
+//! the TCP peer's: nothing else is known yet. A peer in `server.trusted_proxies` carries many
+//! clients, so its connections count only against the total, and a session through it counts
+//! against the client that `X-Forwarded-For` names, at upgrade. A session from any other peer
+//! was counted per address at accept and is not counted again.
+//!
+//! An admitted connection or session gets a [`Permit`] that its owner holds (the connection's
+//! task, the session's task): dropping it, however the owner ends, gives the place back.
+//! Addresses are tracked in a table that forgets an address once it has no connection and a
+//! full bucket, so the table stays bounded.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -15,6 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Refusal;
+use super::capacity::Capacity;
 use crate::access::rate::{Rate, TokenBucket};
 use crate::settings::ServerSettings;
 
@@ -22,10 +32,11 @@ use crate::settings::ServerSettings;
 const MAX_TRACKED: usize = 65_536;
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// The limits, from `ServerSettings`; 0 means no limit.
+/// The limits; `usize::MAX` (totals) or 0 (per address) means no limit.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    total: usize,
+    connections: usize,
+    sessions: usize,
     per_ip: u32,
     rate: Option<Rate>,
 }
@@ -33,7 +44,8 @@ struct Limits {
 #[derive(Debug)]
 pub struct Admission {
     limits: Limits,
-    open: AtomicUsize,
+    connections: AtomicUsize,
+    sessions: AtomicUsize,
     table: Mutex<Table>,
 }
 
@@ -49,51 +61,96 @@ struct Entry {
     bucket: Option<TokenBucket>,
 }
 
-/// One open connection, given back when dropped.
+/// What a permit holds a place in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Connection,
+    Session,
+}
+
+/// One open connection or session, given back when dropped.
 #[derive(Debug)]
 pub struct Permit {
     admission: Arc<Admission>,
-    /// The address it counts against, when per-address limits are on.
+    kind: Kind,
+    /// The address it counts against, when it counts against one.
     key: Option<IpAddr>,
 }
 
 impl Admission {
-    pub fn new(server: &ServerSettings) -> Arc<Self> {
-        Arc::new(Self {
-            limits: Limits {
-                total: server.max_connections,
-                per_ip: server.max_connections_per_ip,
-                rate: Rate::new(server.connect_rate_per_ip, server.connect_burst_per_ip),
-            },
-            open: AtomicUsize::new(0),
+    pub fn new(server: &ServerSettings, capacity: Capacity) -> Arc<Self> {
+        Arc::new(Self::with_limits(Limits {
+            connections: capacity.connections,
+            sessions: capacity.sessions,
+            per_ip: server.max_connections_per_ip,
+            rate: Rate::new(server.connect_rate_per_ip, server.connect_burst_per_ip),
+        }))
+    }
+
+    fn with_limits(limits: Limits) -> Self {
+        Self {
+            limits,
+            connections: AtomicUsize::new(0),
+            sessions: AtomicUsize::new(0),
             table: Mutex::new(Table {
                 entries: HashMap::new(),
                 swept: Instant::now(),
             }),
-        })
+        }
     }
 
-    /// Connections holding a permit now.
+    /// TCP connections holding a permit now, sessions included.
     #[cfg(test)]
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
-    /// Admits a connection from `client`, or says why not. Every attempt takes a token from the
-    /// address's bucket, refused ones too: retrying in a loop is what the rate is there to stop.
-    pub fn admit(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Permit, Refusal> {
+    /// Sessions holding a permit now.
+    #[cfg(test)]
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    /// Admits a TCP connection at accept. `peer` is the address it counts against: the TCP
+    /// peer, or None for a trusted proxy (its sessions count per client at upgrade).
+    pub fn admit_connection(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Permit, Refusal> {
+        let key = peer.filter(|_| self.limits.per_ip > 0).map(address_key);
+        let Some(key) = key else {
+            self.take(Kind::Connection)?;
+            return Ok(self.permit(Kind::Connection, None));
+        };
+        let now = Instant::now();
+        let mut table = self.table();
+        table.sweep_if_due(self.limits.rate, now);
+        let entry = table.entry(key, self.limits.rate, now);
+        if entry.open >= self.limits.per_ip {
+            return Err(Refusal::TooManyConnectionsFromIp);
+        }
+        self.take(Kind::Connection)?;
+        entry.open += 1;
+        Ok(self.permit(Kind::Connection, Some(key)))
+    }
+
+    /// Admits a WebSocket session from `client`, or says why not. `counted` says its connection
+    /// already counts against this address (it was admitted with it as the peer). Every attempt
+    /// takes a token from the address's bucket, refused ones too: retrying in a loop is what
+    /// the rate is there to stop.
+    pub fn admit_session(
+        self: &Arc<Self>,
+        client: IpAddr,
+        counted: bool,
+        now: Instant,
+    ) -> Result<Permit, Refusal> {
         let limits = self.limits;
-        if limits.per_ip == 0 && limits.rate.is_none() {
-            self.take_total()?;
-            return Ok(self.permit(None));
+        let per_ip = if counted { 0 } else { limits.per_ip };
+        if per_ip == 0 && limits.rate.is_none() {
+            self.take(Kind::Session)?;
+            return Ok(self.permit(Kind::Session, None));
         }
         let key = address_key(client);
         let mut table = self.table();
         table.sweep_if_due(limits.rate, now);
-        let entry = table.entries.entry(key).or_insert_with(|| Entry {
-            open: 0,
-            bucket: limits.rate.map(|rate| TokenBucket::full(rate, now)),
-        });
+        let entry = table.entry(key, limits.rate, now);
         if let (Some(rate), Some(bucket)) = (limits.rate, entry.bucket.as_mut()) {
             bucket
                 .try_take(rate, now)
@@ -101,27 +158,37 @@ impl Admission {
                     retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
                 })?;
         }
-        if limits.per_ip > 0 && entry.open >= limits.per_ip {
+        if per_ip > 0 && entry.open >= per_ip {
             return Err(Refusal::TooManyConnectionsFromIp);
         }
-        self.take_total()?;
+        self.take(Kind::Session)?;
+        if per_ip == 0 {
+            return Ok(self.permit(Kind::Session, None));
+        }
         entry.open += 1;
-        Ok(self.permit(Some(key)))
+        Ok(self.permit(Kind::Session, Some(key)))
     }
 
-    fn take_total(&self) -> Result<(), Refusal> {
-        let total = self.limits.total;
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (total == 0 || open < total).then_some(open + 1)
-            })
-            .map(drop)
-            .map_err(|_| Refusal::TooManyConnections)
+    fn counter(&self, kind: Kind) -> (&AtomicUsize, usize) {
+        match kind {
+            Kind::Connection => (&self.connections, self.limits.connections),
+            Kind::Session => (&self.sessions, self.limits.sessions),
+        }
     }
 
-    fn permit(self: &Arc<Self>, key: Option<IpAddr>) -> Permit {
+    fn take(&self, kind: Kind) -> Result<(), Refusal> {
+        let (open, limit) = self.counter(kind);
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+            (open < limit).then_some(open + 1)
+        })
+        .map(drop)
+        .map_err(|_| Refusal::TooManyConnections)
+    }
+
+    fn permit(self: &Arc<Self>, kind: Kind, key: Option<IpAddr>) -> Permit {
         Permit {
             admission: Arc::clone(self),
+            kind,
             key,
         }
     }
@@ -139,6 +206,13 @@ impl Admission {
 }
 
 impl Table {
+    fn entry(&mut self, key: IpAddr, rate: Option<Rate>, now: Instant) -> &mut Entry {
+        self.entries.entry(key).or_insert_with(|| Entry {
+            open: 0,
+            bucket: rate.map(|rate| TokenBucket::full(rate, now)),
+        })
+    }
+
     /// Forgets addresses with nothing to remember: no connection open, bucket full again. If
     /// that is not enough, addresses without a connection are forgotten whatever their bucket
     /// (they get a fresh burst): the table never grows past `MAX_TRACKED` plus open connections.
@@ -159,7 +233,8 @@ impl Table {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.admission.open.fetch_sub(1, Ordering::AcqRel);
+        let (open, _) = self.admission.counter(self.kind);
+        open.fetch_sub(1, Ordering::AcqRel);
         if let Some(key) = self.key
             && let Some(entry) = self.admission.table().entries.get_mut(&key)
         {
@@ -184,90 +259,140 @@ fn address_key(ip: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
-    fn admission(total: usize, per_ip: u32, rate: u32, burst: u32) -> Arc<Admission> {
-        Arc::new(Admission {
-            limits: Limits {
-                total,
-                per_ip,
-                rate: Rate::new(rate, burst),
-            },
-            open: AtomicUsize::new(0),
-            table: Mutex::new(Table {
-                entries: HashMap::new(),
-                swept: Instant::now(),
-            }),
-        })
+    const NONE: usize = usize::MAX;
+
+    fn admission(sessions: usize, per_ip: u32, rate: u32, burst: u32) -> Arc<Admission> {
+        Arc::new(Admission::with_limits(Limits {
+            connections: NONE,
+            sessions,
+            per_ip,
+            rate: Rate::new(rate, burst),
+        }))
     }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
-    /// The total limit refuses the next connection and admits again once a permit is dropped.
+    /// The sessions' total refuses the next session and admits again once a permit is dropped.
     #[test]
     fn total_limit_is_given_back_on_drop() {
         let a = admission(2, 0, 0, 0);
         let now = Instant::now();
-        let first = a.admit(ip("192.0.2.1"), now).unwrap();
-        let _second = a.admit(ip("192.0.2.2"), now).unwrap();
+        let first = a.admit_session(ip("192.0.2.1"), false, now).unwrap();
+        let _second = a.admit_session(ip("192.0.2.2"), false, now).unwrap();
         assert!(matches!(
-            a.admit(ip("192.0.2.3"), now),
+            a.admit_session(ip("192.0.2.3"), false, now),
             Err(Refusal::TooManyConnections)
         ));
         drop(first);
-        assert_eq!(a.open(), 1);
-        assert!(a.admit(ip("192.0.2.3"), now).is_ok());
+        assert_eq!(a.sessions(), 1);
+        assert!(a.admit_session(ip("192.0.2.3"), false, now).is_ok());
         assert_eq!(a.tracked(), 0, "no table without per-address limits");
     }
 
     /// Each address has its own connection count and bucket; one /64 is one address.
     #[test]
     fn addresses_have_separate_budgets() {
-        let a = admission(0, 2, 0, 0);
+        let a = admission(NONE, 2, 0, 0);
         let now = Instant::now();
         let held: Vec<_> = ["2001:db8::1", "2001:db8::2"]
             .iter()
-            .map(|s| a.admit(ip(s), now).unwrap())
+            .map(|s| a.admit_session(ip(s), false, now).unwrap())
             .collect();
         assert!(matches!(
-            a.admit(ip("2001:db8::3"), now),
+            a.admit_session(ip("2001:db8::3"), false, now),
             Err(Refusal::TooManyConnectionsFromIp)
         ));
-        assert!(a.admit(ip("2001:db8:0:1::1"), now).is_ok(), "another /64");
+        assert!(
+            a.admit_session(ip("2001:db8:0:1::1"), false, now).is_ok(),
+            "another /64"
+        );
         drop(held);
-        assert!(a.admit(ip("2001:db8::3"), now).is_ok());
+        assert!(a.admit_session(ip("2001:db8::3"), false, now).is_ok());
 
-        let r = admission(0, 0, 1, 2);
-        assert!(r.admit(ip("192.0.2.1"), now).is_ok());
-        assert!(r.admit(ip("192.0.2.1"), now).is_ok());
-        match r.admit(ip("192.0.2.1"), now) {
+        let r = admission(NONE, 0, 1, 2);
+        assert!(r.admit_session(ip("192.0.2.1"), false, now).is_ok());
+        assert!(r.admit_session(ip("192.0.2.1"), false, now).is_ok());
+        match r.admit_session(ip("192.0.2.1"), false, now) {
             Err(Refusal::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected rate_limited, got {other:?}"),
         }
-        assert!(r.admit(ip("192.0.2.2"), now).is_ok());
+        assert!(r.admit_session(ip("192.0.2.2"), false, now).is_ok());
         assert!(
-            r.admit(ip("192.0.2.1"), now + Duration::from_secs(1))
+            r.admit_session(ip("192.0.2.1"), false, now + Duration::from_secs(1))
                 .is_ok()
         );
+    }
+
+    /// A connection counts once per limit: per address at accept (not again when it becomes a
+    /// session), in the connections' total, and as a session in the sessions' total.
+    #[test]
+    fn a_session_counts_once_per_limit() {
+        let a = Arc::new(Admission::with_limits(Limits {
+            connections: 3,
+            sessions: 1,
+            per_ip: 2,
+            rate: None,
+        }));
+        let now = Instant::now();
+        let peer = Some(ip("192.0.2.1"));
+        let first = a.admit_connection(peer).unwrap();
+        let _session = a.admit_session(ip("192.0.2.1"), true, now).unwrap();
+        let _second = a.admit_connection(peer).unwrap();
+        assert!(matches!(
+            a.admit_connection(peer),
+            Err(Refusal::TooManyConnectionsFromIp)
+        ));
+        assert!(matches!(
+            a.admit_session(ip("192.0.2.1"), true, now),
+            Err(Refusal::TooManyConnections)
+        ));
+        let _other = a.admit_connection(Some(ip("192.0.2.2"))).unwrap();
+        assert!(matches!(
+            a.admit_connection(Some(ip("192.0.2.3"))),
+            Err(Refusal::TooManyConnections)
+        ));
+        assert_eq!((a.connections(), a.sessions()), (3, 1));
+        drop(first);
+        assert!(a.admit_connection(peer).is_ok());
+    }
+
+    /// A trusted proxy's connections count only in the total; its sessions count against the
+    /// forwarded client's address.
+    #[test]
+    fn proxied_sessions_count_against_the_client() {
+        let a = admission(NONE, 1, 0, 0);
+        let now = Instant::now();
+        let proxy: Vec<_> = (0..3).map(|_| a.admit_connection(None).unwrap()).collect();
+        assert_eq!(a.connections(), 3);
+        let _client = a.admit_session(ip("203.0.113.1"), false, now).unwrap();
+        assert!(matches!(
+            a.admit_session(ip("203.0.113.1"), false, now),
+            Err(Refusal::TooManyConnectionsFromIp)
+        ));
+        assert!(a.admit_session(ip("203.0.113.2"), false, now).is_ok());
+        drop(proxy);
+        assert_eq!(a.connections(), 0);
     }
 
     /// Idle addresses are forgotten at the next sweep; addresses with connections are kept.
     #[test]
     fn idle_addresses_are_forgotten() {
-        let a = admission(0, 5, 1, 1);
+        let a = admission(NONE, 5, 1, 1);
         let now = Instant::now();
-        let _held = a.admit(ip("192.0.2.1"), now).unwrap();
-        drop(a.admit(ip("192.0.2.2"), now).unwrap());
+        let _held = a.admit_session(ip("192.0.2.1"), false, now).unwrap();
+        drop(a.admit_session(ip("192.0.2.2"), false, now).unwrap());
         assert_eq!(a.tracked(), 2);
         let later = now + SWEEP_EVERY + Duration::from_secs(1);
-        drop(a.admit(ip("192.0.2.3"), later).unwrap());
+        drop(a.admit_session(ip("192.0.2.3"), false, later).unwrap());
         assert_eq!(
             a.tracked(),
             2,
             "192.0.2.2 was idle and full; .1 is open; .3 is new"
         );
         for i in 0..MAX_TRACKED as u32 {
-            let _ = a.admit(IpAddr::from(i.to_be_bytes()), later);
+            let _ = a.admit_session(IpAddr::from(i.to_be_bytes()), false, later);
         }
         assert!(a.tracked() <= MAX_TRACKED, "bounded: {}", a.tracked());
     }

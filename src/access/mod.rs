@@ -1,12 +1,14 @@
 //! Access: who may connect and how often. Admission (connection limits per server and per
-//! address, connect rate), the client address behind trusted proxies, the origin policy against
-//! cross-site upgrades, optional tokens, and the token buckets they share with sessions.
+//! address, connect rate) within the capacity the open-file limit allows, the client address
+//! behind trusted proxies, the origin policy against cross-site upgrades, optional tokens, and
+//! the token buckets they share with sessions.
 //!
 //! Imports `settings`, `clock` and actix's request types only; `http` and `session` use it, never the
 //! other way round. Refusals are a [`Refusal`], which `http` turns into a response.
 
 pub(crate) mod admission;
 pub mod auth;
+pub(crate) mod capacity;
 pub(crate) mod client_ip;
 pub(crate) mod origin;
 pub(crate) mod rate;

@@ -21,6 +21,9 @@ pub enum ApiError {
     UnsupportedVersion,
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A method the path does not answer; `allow` lists those it does.
+    #[error("method not allowed; this path answers {allow}")]
+    MethodNotAllowed { allow: &'static str },
     /// Refused by access control: limits, origin, token.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -46,6 +49,7 @@ impl ApiError {
             Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
             Self::ShuttingDown => "shutting_down",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Refused(refusal) => match refusal {
                 Refusal::TooManyConnections => "too_many_connections",
                 Refusal::TooManyConnectionsFromIp => "too_many_connections_from_ip",
@@ -76,6 +80,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::ShuttingDown | Self::Refused(Refusal::TooManyConnections) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -89,10 +94,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let symbols = match self {
-            Self::UnknownSymbols(symbols) => symbols.as_slice(),
-            _ => &[],
-        };
         let mut response = HttpResponse::build(self.status_code());
         match self {
             Self::UnsupportedVersion => {
@@ -112,6 +113,9 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static(challenge),
                 ));
             }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
             _ => {}
         }
         if let Some(secs) = self.retry_after() {
@@ -119,10 +123,39 @@ impl ResponseError for ApiError {
         }
         response
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-            .json(ErrorBody {
-                error: self.code(),
-                message: self.to_string(),
-                symbols,
-            })
+            .json(self.body())
+    }
+}
+
+impl ApiError {
+    fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            symbols: match self {
+                Self::UnknownSymbols(symbols) => symbols.as_slice(),
+                _ => &[],
+            },
+        }
+    }
+
+    /// The whole HTTP/1.1 answer, with `Connection: close`, for a connection refused before
+    /// actix-http reads it (`http::server`). Carries what `error_response` would but
+    /// `WWW-Authenticate`, which no refusal at accept needs.
+    pub fn to_http1_bytes(&self) -> Vec<u8> {
+        let status = self.status_code();
+        let body = serde_json::to_string(&self.body()).expect("an error body always serializes");
+        let retry_after = self
+            .retry_after()
+            .map(|secs| format!("retry-after: {secs}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncache-control: no-cache\r\n\
+             {retry_after}connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+        )
+        .into_bytes()
     }
 }

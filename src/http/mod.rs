@@ -1,24 +1,29 @@
-//! HTTP: the routes (WebSocket upgrade, polling API, health checks, metrics, the static
-//! dashboard), `ApiError` and `AppState`.
+//! HTTP: the server (every connection admitted and bounded), the routes (WebSocket upgrade,
+//! polling API, health checks, metrics, the static dashboard), `ApiError` and `AppState`.
 //!
 //! Imports `session`, `access`, `feed`, `metrics`, `protocol` and `settings`; only `app` (and
 //! the publisher's health checks) import it.
 
 mod assets;
+pub mod connection;
 pub mod error;
 pub mod health;
 mod metrics;
 mod quotes;
+pub mod server;
 pub mod state;
 mod ws;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::web;
+use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, guard, web};
 
 use error::ApiError;
 use state::AppState;
+
+/// What every route but `/ws` answers: `HEAD` is `GET` without the body, which actix leaves out.
+const GET_HEAD: &str = "GET, HEAD";
 
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,22 +31,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default().error_handler(|e, _| ApiError::BadQuery(e.to_string()).into());
     cfg.app_data(query_errors)
         // `/ws` checks the token itself, so a refusal is counted with the other refused upgrades.
-        .route("/ws", web::get().to(ws::upgrade))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::scrape))
+        .service(
+            web::resource("/ws")
+                .route(web::get().to(ws::upgrade))
+                .default_service(web::to(|| not_allowed("GET"))),
+        )
+        .service(readable("/healthz", health::healthz))
+        .service(readable("/readyz", health::readyz))
+        .service(readable("/metrics", metrics::scrape))
         .service(
             web::scope("/api")
                 .wrap(from_fn(require_token))
-                .route("/quotes", web::get().to(quotes::all))
-                .route("/quotes/{symbol}", web::get().to(quotes::one))
-                .route("/symbols", web::get().to(quotes::symbols))
+                .service(readable("/quotes", quotes::all))
+                .service(readable("/quotes/{symbol}", quotes::one))
+                .service(readable("/symbols", quotes::symbols))
                 .default_service(web::to(not_found)),
         )
-        .default_service(web::get().to(assets::serve));
+        .default_service(web::to(assets::serve));
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+/// A resource that answers `GET` and `HEAD` with `handler`, and other methods with 405.
+fn readable<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(handler),
+        )
+        .default_service(web::to(|| not_allowed(GET_HEAD)))
+}
+
+async fn not_allowed(allow: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 

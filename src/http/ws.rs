@@ -1,19 +1,22 @@
 //! `GET /ws`: checks the upgrade (shape, origin, token, limits), answers 101 at once and spawns
-//! the session on this worker, holding its admission permit.
+//! the session on this worker, holding its admission permit. From then on the connection is a
+//! session: its plain HTTP guard (`http::connection`) stands down.
 
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use actix_web::error::PayloadError;
-use actix_web::http::header;
+use actix_web::http::{ConnectionType, header};
 use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev, web};
 use futures_util::{FutureExt, Stream};
 use rand::RngExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::feed::symbols::Universe;
+use crate::http::connection::{Guard, announces_body};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::protocol::SUBPROTOCOL;
@@ -30,8 +33,16 @@ pub async fn upgrade(
     body: web::Payload,
     query: web::Query<WsQuery>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    accept(&req, body, &query, &state).inspect_err(|e| state.metrics().rejected(e.code()))
+) -> HttpResponse {
+    accept(&req, body, &query, &state).unwrap_or_else(|e| {
+        state.metrics().rejected(e.code());
+        // The client may follow its request with frames, which are no HTTP to read.
+        let mut refusal = e.error_response();
+        refusal
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        refusal
+    })
 }
 
 fn accept(
@@ -48,14 +59,20 @@ fn accept(
     state.auth.check(req)?;
     let peer = req.peer_addr();
     // Every TCP connection has a peer; without one, all such requests share one budget.
-    let client = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| {
-        state.proxies.client_ip(p.ip(), req.headers())
-    });
-    let permit = state.admission.admit(client, Instant::now())?;
+    let peer_ip = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
+    let client = state.proxies.client_ip(peer_ip, req.headers());
+    // A connection from any peer but a trusted proxy was counted against it at accept.
+    let counted = !state.proxies.trusts(peer_ip);
+    let permit = state
+        .admission
+        .admit_session(client, counted, Instant::now())?;
     let body = guard_frames(req, body, state.session.ws.max_message_bytes);
     let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
+    if let Some(guard) = req.conn_data::<Rc<Guard>>() {
+        guard.became_session();
+    }
     let params = SessionParams {
         id: format!("{:016x}", rand::rng().random::<u64>()),
         peer: match peer {
@@ -94,16 +111,37 @@ fn guard_frames(req: &HttpRequest, body: web::Payload, max: usize) -> web::Paylo
 }
 
 /// Tells apart a request that is no upgrade at all (400) from one of another version (426).
+///
+/// Only a plain handshake is served: `Upgrade` naming `websocket` and nothing else, and no body.
+/// actix-http hands the connection over to the session only for such a request; for any other
+/// (`Upgrade: websocket, h2c`, a chunked or sized body) it would keep reading HTTP, and the
+/// session's frames would go out inside a chunked body while the client's were never read.
 fn check_upgrade(req: &HttpRequest) -> Result<(), ApiError> {
-    let has_token = |name: header::HeaderName, token: &str| {
-        req.headers().get_all(name).any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
+    let tokens = |name: header::HeaderName| {
+        req.headers()
+            .get_all(name)
+            .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>()
     };
-    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+    let upgrade = tokens(header::UPGRADE);
+    let websocket_only =
+        matches!(upgrade.as_slice(), [one] if one.eq_ignore_ascii_case("websocket"));
+    let connection = tokens(header::CONNECTION);
+    if !websocket_only || !connection.iter().any(|t| t.eq_ignore_ascii_case("upgrade")) {
         return Err(ApiError::NotWebSocket(
-            "expected `Connection: Upgrade` and `Upgrade: websocket`".to_owned(),
+            "expected `Connection: Upgrade` and `Upgrade: websocket`, and no other protocol"
+                .to_owned(),
+        ));
+    }
+    if !req.head().upgrade() {
+        return Err(ApiError::NotWebSocket(
+            "`Connection: close` cannot be upgraded".to_owned(),
+        ));
+    }
+    if announces_body(req.headers()) {
+        return Err(ApiError::NotWebSocket(
+            "an upgrade request has no body".to_owned(),
         ));
     }
     match req.headers().get(header::SEC_WEBSOCKET_VERSION) {

@@ -72,9 +72,11 @@ pub struct ServerSettings {
     /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
     #[validate(custom(function = "send_buffer"))]
     pub send_buffer_bytes: u32,
-    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit.
+    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit. Lowered at
+    /// start to fit the open-file limit (see `access::capacity`).
     pub max_connections: usize,
-    /// Open WebSocket sessions per client address (IPv6: per /64); past it 429. 0 = no limit.
+    /// Open connections per client address (IPv6: per /64), sessions and plain HTTP; past it
+    /// 429. 0 = no limit.
     pub max_connections_per_ip: u32,
     /// Upgrade attempts per second per client address (token bucket); past it 429. 0 = no limit.
     pub connect_rate_per_ip: u32,
@@ -92,6 +94,19 @@ pub struct ServerSettings {
     /// How long a new connection has to send its request head (slowloris defence).
     #[validate(custom(function = "handshake_timeout"))]
     pub handshake_timeout_ms: Millis,
+    /// How long a connection may sit idle between two plain HTTP requests; 0 closes it after
+    /// each answer.
+    pub keep_alive_ms: Millis,
+    /// From a plain HTTP request's head, how long its answer may wait for the client to read
+    /// it; past it the connection is closed.
+    #[validate(custom(function = "positive_ms"))]
+    pub request_timeout_ms: Millis,
+    /// Requests one connection may make; the answer to the last says `Connection: close`.
+    /// 0 = no limit.
+    pub max_requests_per_connection: u32,
+    /// Connections kept for plain HTTP (health checks, scrapes, polls, upgrade requests) on top
+    /// of the `max_connections` sessions; every connection counts against the sum.
+    pub http_headroom: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]

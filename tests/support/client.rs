@@ -191,3 +191,16 @@ pub async fn watch_gapless(
         }
     }
 }
+
+/// Connects a well-behaved client from `source` (see [`connect_from`]) and reads its `welcome`.
+pub async fn connect_ws_from(source: std::net::IpAddr, addr: SocketAddr, path: &str) -> Client {
+    let tcp = MaybeTlsStream::Plain(super::raw::connect_from(source, addr).await);
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), tcp)
+        .await
+        .expect("the WebSocket upgrade succeeds");
+    let mut client = Client::new(ws);
+    match client.recv().await {
+        ServerMessage::Welcome { .. } => client,
+        other => panic!("expected welcome first, got {other:?}"),
+    }
+}

@@ -28,15 +28,20 @@ use std::time::Duration;
 #[allow(unused_imports)]
 pub use app::{Refused, TestApp};
 #[allow(unused_imports)]
-pub use client::{Client, Event, SeqTracker, connect_ws, watch_gapless};
+pub use client::{Client, Event, SeqTracker, connect_ws, connect_ws_from, watch_gapless};
 #[allow(unused_imports)]
 pub use http::{symbol_count, symbols, wait_healthy, wait_ready, wait_unready};
 #[allow(unused_imports)]
 pub use metrics::metric_value;
 #[allow(unused_imports)]
-pub use process::{ServerProcess, start_process, start_server, terminate};
+pub use process::{
+    ServerProcess, start_process, start_server, start_server_with_file_limit, terminate,
+};
 #[allow(unused_imports)]
-pub use raw::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, RawClient};
+pub use raw::{
+    Answer, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, RawClient, RawHttp,
+    connect_from,
+};
 #[allow(unused_imports)]
 pub use settings::test_settings;
 

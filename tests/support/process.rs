@@ -97,9 +97,27 @@ pub async fn launch(
     vars: &[(&str, &str)],
     wait: Wait,
 ) -> (ServerProcess, SocketAddr) {
+    launch_limited(args, vars, wait, None).await
+}
+
+/// Like `start_server`, under an open-file limit of `limit` (soft and hard, so the server
+/// cannot raise it).
+pub async fn start_server_with_file_limit(
+    limit: u64,
+    vars: &[(&str, &str)],
+) -> (ServerProcess, SocketAddr) {
+    launch_limited(&[], vars, Wait::Ready, Some(limit)).await
+}
+
+async fn launch_limited(
+    args: &[&str],
+    vars: &[(&str, &str)],
+    wait: Wait,
+    file_limit: Option<u64>,
+) -> (ServerProcess, SocketAddr) {
     for attempt in 1..=START_ATTEMPTS {
         let port = free_port();
-        let mut process = spawn(args, vars, port);
+        let mut process = spawn(args, vars, port, file_limit);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         match until_up(&mut process, addr, wait).await {
             Ok(()) => return (process, addr),
@@ -126,8 +144,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(args: &[&str], vars: &[(&str, &str)], port: u16) -> ServerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ticker"))
+fn spawn(
+    args: &[&str],
+    vars: &[(&str, &str)],
+    port: u16,
+    file_limit: Option<u64>,
+) -> ServerProcess {
+    let binary = env!("CARGO_BIN_EXE_ticker");
+    let mut command = match file_limit {
+        None => Command::new(binary),
+        Some(limit) => {
+            let mut shell = Command::new("sh");
+            let script = format!("ulimit -n {limit} && exec \"$0\" \"$@\"");
+            shell.args(["-c", &script, binary]);
+            shell
+        }
+    };
+    let mut child = command
         .args(args)
         .envs(BINARY.iter().copied())
         .envs(CLIENT_LIMITS_OFF.iter().copied())

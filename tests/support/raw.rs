@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -143,4 +144,123 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
         n => (usize::from(n), 2),
     };
     (buf.len() >= header + len).then(|| (opcode, buf[header..header + len].to_vec(), header + len))
+}
+
+/// Connects from `source`, another loopback address such as 127.0.0.2: a client with an address,
+/// and so a per-address budget, of its own.
+pub async fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("binds a loopback source address");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// A plain HTTP/1.1 client on one TCP connection, for what reqwest hides: the exact bytes of a
+/// request, keep-alive, the source address, and the moment the server closes.
+pub struct RawHttp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One answer read by [`RawHttp`].
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The status line and headers, header names in lowercase as the server sends them.
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl RawHttp {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        Self::over(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    /// Connects from `source`, another loopback address (see [`connect_from`]).
+    pub async fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> Self {
+        Self::over(connect_from(source, addr).await)
+    }
+
+    pub fn over(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        // The server may have closed already; that is for the test to see.
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// Sends `GET path` (keep-alive) and reads the answer.
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: ticker\r\n\r\n");
+        self.send(request.as_bytes()).await;
+        self.answer().await
+    }
+
+    /// Reads one answer, its body by `content-length`.
+    pub async fn answer(&mut self) -> Answer {
+        let end = loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            assert!(self.fill().await > 0, "the server closed before answering");
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end + 4);
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {head}"));
+        let mut answer = Answer {
+            status,
+            head,
+            body: String::new(),
+        };
+        let length: usize = answer
+            .header("content-length")
+            .map_or(0, |v| v.parse().expect("a numeric content-length"));
+        while self.buf.len() < length {
+            assert!(self.fill().await > 0, "the server closed inside a body");
+        }
+        answer.body = String::from_utf8_lossy(&self.buf[..length]).into_owned();
+        self.buf.drain(..length);
+        answer
+    }
+
+    /// Reads until the server closes the connection (end of stream or reset); returns what
+    /// came. Panics after `PATIENCE`.
+    pub async fn until_closed(&mut self) -> Vec<u8> {
+        while self.fill().await > 0 {}
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Reads more bytes; 0 at end of stream or on a reset.
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("the server sends or closes in time")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n
+    }
 }
