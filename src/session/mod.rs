@@ -257,6 +257,7 @@ impl Session {
             Inbound::Pong => Ok(()),
             Inbound::Close(reason) => Err(End::Echo(reason)),
             Inbound::Violation(reason) => Err(End::Close(reason)),
+            Inbound::Lost => Err(End::Gone),
         }
     }
 
@@ -535,4 +536,15 @@ impl End {
 
 fn away() -> End {
     End::Close(reason(CloseCode::Away, "server shutting down"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle close has a series of its own in `ticker_connections_closed_total`.
+    #[test]
+    fn idle_close_has_its_own_metrics_label() {
+        assert_eq!(crate::metrics::close_label(Some(CLOSE_IDLE)), "4408");
+    }
 }
