@@ -253,6 +253,7 @@ impl Metrics {
             m.poll_requests.clone(),
         );
         r.register_collector(Box::new(FeedCollector(feed)));
+        r.register_collector(Box::new(LogCollector));
         registry
     }
 
@@ -394,6 +395,23 @@ impl Collector for TickToSend {
                 MetricType::Histogram,
             )?
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// `ticker_log_lines_dropped_total`, read from `telemetry` at scrape time (logging is global,
+/// set up before any `Metrics`).
+#[derive(Debug)]
+struct LogCollector;
+
+impl Collector for LogCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let dropped = ConstCounter::new(crate::telemetry::dropped_lines());
+        dropped.encode(encoder.encode_descriptor(
+            "log_lines_dropped",
+            "Log lines lost: stderr could not be written (its reader is gone) or the log queue was full",
+            None,
+            dropped.metric_type(),
+        )?)
     }
 }
 

@@ -277,19 +277,11 @@ pub fn start_server(vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
 
 /// Like `start_server`, with command-line arguments (`publish`, `serve`, `--config …`).
 pub fn start_process(args: &[&str], vars: &[(&str, &str)]) -> (ServerProcess, SocketAddr) {
-    let child = Command::new(env!("CARGO_BIN_EXE_ticker"))
-        .args(args)
-        // Every test client comes from one address: no per-address limits unless a test sets them.
-        .env("TICKER__SERVER__MAX_CONNECTIONS_PER_IP", "0")
-        .env("TICKER__SERVER__CONNECT_RATE_PER_IP", "0")
-        .env("TICKER__WS__MAX_CLIENT_MESSAGES_PER_SEC", "0")
-        .envs(vars.iter().copied())
-        .env("TICKER__SERVER__PORT", "0")
-        .env("TICKER__LOG__FORMAT", "json")
-        .env("TICKER__LOG__LEVEL", "info")
-        .env_remove("RUST_LOG")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ticker"));
+    command.args(args);
+    with_test_env(&mut command, vars);
+    let child = command
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .expect("the binary starts");
     let mut server = ServerProcess(child);
@@ -306,17 +298,61 @@ pub fn start_process(args: &[&str], vars: &[(&str, &str)]) -> (ServerProcess, So
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the server logs its address in time");
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "listening" {
-            let addr = event["addr"]
-                .as_str()
-                .expect("addr is logged")
-                .parse()
-                .unwrap();
+        if let Some(addr) = listening_addr(&line) {
             return (server, addr);
         }
+    }
+}
+
+/// The environment `start_process` gives the binary: port 0, JSON logs at `info`, no
+/// per-address limits, stdout discarded, and `vars` on top.
+pub fn with_test_env(command: &mut Command, vars: &[(&str, &str)]) {
+    command
+        // Every test client comes from one address: no per-address limits unless a test sets them.
+        .env("TICKER__SERVER__MAX_CONNECTIONS_PER_IP", "0")
+        .env("TICKER__SERVER__CONNECT_RATE_PER_IP", "0")
+        .env("TICKER__WS__MAX_CLIENT_MESSAGES_PER_SEC", "0")
+        .envs(vars.iter().copied())
+        .env("TICKER__SERVER__PORT", "0")
+        .env("TICKER__LOG__FORMAT", "json")
+        .env("TICKER__LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null());
+}
+
+/// The bound address from the server's JSON `listening` log line, if `line` is that line.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let event = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    (event["message"] == "listening").then(|| {
+        event["addr"]
+            .as_str()
+            .expect("addr is logged")
+            .parse()
+            .expect("addr is an address")
+    })
+}
+
+/// Sends `signal` (`TERM`, `STOP`, `CONT`, …) to a process with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Waits for the process to exit by itself within `limit`; returns its exit code.
+pub async fn exit_code_within(server: &mut ServerProcess, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.0.try_wait().expect("the child can be waited for") {
+            return status.code();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
