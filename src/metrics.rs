@@ -132,6 +132,7 @@ pub struct Metrics {
     bytes_received: Counter,
     tick_to_send: Arc<TickToSend>,
     pub poll_requests: Family<StatusLabels, Counter>,
+    pub session_stalls: Counter,
 }
 
 impl Metrics {
@@ -162,6 +163,7 @@ impl Metrics {
             bytes_received: Counter::default(),
             tick_to_send: Arc::default(),
             poll_requests: Family::default(),
+            session_stalls: Counter::default(),
         }
     }
 
@@ -251,6 +253,11 @@ impl Metrics {
             "poll_requests",
             "GET /api/quotes requests, by response status (304 = unchanged)",
             m.poll_requests.clone(),
+        );
+        r.register(
+            "session_stalls",
+            "Session timers (heartbeat, slow client) that fired too late to judge the client: the server itself stalled, and the client's clock was restarted instead",
+            m.session_stalls.clone(),
         );
         r.register_collector(Box::new(FeedCollector(feed)));
         r.register_collector(Box::new(LogCollector));
