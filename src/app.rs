@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -126,6 +127,7 @@ impl Application {
             auth,
         });
         let send_buffer_bytes = settings.server.send_buffer_bytes;
+        let max_uri_bytes = settings.server.max_uri_bytes;
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -133,6 +135,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(move |req, next| {
+                    http::uri_limit::limit_uri(max_uri_bytes, req, next)
+                }))
                 .configure(http::configure)
         })
         .on_connect(move |connection, _| tune_socket(connection, send_buffer_bytes))

@@ -132,6 +132,7 @@ pub struct Metrics {
     bytes_received: Counter,
     tick_to_send: Arc<TickToSend>,
     pub poll_requests: Family<StatusLabels, Counter>,
+    pub uri_too_long: Counter,
     pub session_stalls: Counter,
 }
 
@@ -163,6 +164,7 @@ impl Metrics {
             bytes_received: Counter::default(),
             tick_to_send: Arc::default(),
             poll_requests: Family::default(),
+            uri_too_long: Counter::default(),
             session_stalls: Counter::default(),
         }
     }
@@ -253,6 +255,11 @@ impl Metrics {
             "poll_requests",
             "GET /api/quotes requests, by response status (304 = unchanged)",
             m.poll_requests.clone(),
+        );
+        r.register(
+            "uri_too_long",
+            "Requests refused with 414 for a target longer than server.max_uri_bytes",
+            m.uri_too_long.clone(),
         );
         r.register(
             "session_stalls",

@@ -10,6 +10,7 @@ pub mod health;
 mod metrics;
 mod quotes;
 pub mod state;
+pub mod uri_limit;
 mod ws;
 
 use actix_web::body::MessageBody;

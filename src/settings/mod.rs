@@ -74,6 +74,8 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// How long a new connection has to send its request head (slowloris defence).
     pub handshake_timeout_ms: u64,
+    /// Longest request target (path and query) in bytes; longer ones get 414. 0 = no limit.
+    pub max_uri_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
