@@ -2,7 +2,12 @@
 //!
 //! Exit codes: 0 done; 1 the server or publisher failed at run time (e.g. its port is taken);
 //! 2 the settings cannot be loaded or are invalid; 64 the command line is wrong.
+//!
+//! Nothing here prints with `print!`/`eprintln!`: they panic when the stream is closed or its
+//! reader has gone (the process ignores SIGPIPE), and a broken pipe must cost output, not the
+//! process. See `telemetry` for the log.
 
+use std::fmt::Display;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,20 +90,16 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => {
             // Logging is configured by these very settings, so report on stderr directly.
-            eprintln!("ticker: {e}");
+            report(e);
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::CheckConfig => {
-            // The last line is a TOML comment, so the output stays valid TOML.
-            let _ = write!(
-                std::io::stdout(),
-                "{}\n# ok: the settings are valid\n",
-                settings.to_toml()
-            );
-            ExitCode::SUCCESS
-        }
+        // The last line is a TOML comment, so the output stays valid TOML.
+        Command::CheckConfig => print_out(&format!(
+            "{}\n# ok: the settings are valid\n",
+            settings.to_toml()
+        )),
         Command::Serve => serve(settings),
         Command::Token { ttl_secs } => token(&settings, ttl_secs),
         Command::Publish => publish(settings),
@@ -107,16 +108,35 @@ fn main() -> ExitCode {
 
 fn token(settings: &Settings, ttl_secs: u64) -> ExitCode {
     let Some(secret) = &settings.auth.hmac_secret else {
-        eprintln!("ticker: `ticker token` needs auth.hmac_secret (e.g. TICKER__AUTH__HMAC_SECRET)");
+        report("`ticker token` needs auth.hmac_secret (e.g. TICKER__AUTH__HMAC_SECRET)");
         return ExitCode::from(EXIT_BAD_SETTINGS);
     };
     let expires = ticker::clock::now_secs().saturating_add(ttl_secs);
-    println!("{}", SignedTokens::new(secret.expose()).sign(expires));
-    ExitCode::SUCCESS
+    print_out(&format!(
+        "{}\n",
+        SignedTokens::new(secret.expose()).sign(expires)
+    ))
+}
+
+/// An error for the person at the terminal, before logging exists; lost if stderr is broken.
+fn report(message: impl Display) {
+    let _ = writeln!(std::io::stderr(), "ticker: {message}");
+}
+
+/// Writes a command's output; fails the command, without a panic, if stdout cannot take it.
+fn print_out(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
 }
 
 fn publish(settings: Settings) -> ExitCode {
-    ticker::telemetry::init(&settings.log);
+    let _log = ticker::telemetry::init(&settings.log);
     let result = actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();
         ticker::shutdown::cancel_on_signal(shutdown.clone());
@@ -136,7 +156,7 @@ fn publish(settings: Settings) -> ExitCode {
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    ticker::telemetry::init(&settings.log);
+    let _log = ticker::telemetry::init(&settings.log);
     ticker::app::raise_open_file_limit();
     let result = actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();

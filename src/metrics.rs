@@ -28,11 +28,15 @@ const TICK_TO_SEND_BUCKETS: [f64; 12] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// Every label is a `&'static str` or a number the server itself produces, never text from a
+/// client: a label value is a time series, and a client that could choose it could make the
+/// server keep as many series as it likes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseLabels {
-    /// The close code the server closed with (1005: the client's Close had none), `none` when
-    /// the connection was lost first, `panic` when the session panicked.
-    pub code: String,
+    /// From [`close_label`]: the close code the server closed with (1005: the client's Close had
+    /// none; a client's private code only by its range), `none` when the connection was lost
+    /// first, `panic` when the session panicked, `dropped` when its task was dropped.
+    pub code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -134,6 +138,8 @@ pub struct Metrics {
     pub connections_limit: Gauge,
     connections_refused: Family<ReasonLabels, Counter>,
     http_closes: Family<ReasonLabels, Counter>,
+    pub uri_too_long: Counter,
+    pub session_stalls: Counter,
 }
 
 impl Metrics {
@@ -169,6 +175,8 @@ impl Metrics {
             connections_limit: Gauge::default(),
             connections_refused: Family::default(),
             http_closes: Family::default(),
+            uri_too_long: Counter::default(),
+            session_stalls: Counter::default(),
         }
     }
 
@@ -284,7 +292,18 @@ impl Metrics {
             "Plain HTTP connections the server closed early, by reason: request_body, request_timeout, max_requests",
             m.http_closes.clone(),
         );
+        r.register(
+            "uri_too_long",
+            "Requests refused with 414 for a target longer than server.max_uri_bytes",
+            m.uri_too_long.clone(),
+        );
+        r.register(
+            "session_stalls",
+            "Session timers (heartbeat, slow client) that fired too late to judge the client: the server itself stalled, and the client's clock was restarted instead",
+            m.session_stalls.clone(),
+        );
         r.register_collector(Box::new(FeedCollector(feed)));
+        r.register_collector(Box::new(LogCollector));
         registry
     }
 
@@ -350,13 +369,35 @@ impl Metrics {
 /// `code="dropped"`.
 pub struct OpenSession {
     metrics: Arc<Metrics>,
-    end: Option<String>,
+    end: Option<&'static str>,
 }
 
 impl OpenSession {
     /// The server closed with `code`, or (`None`) the connection was lost first.
     pub fn closed(mut self, code: Option<u16>) {
-        self.end = Some(code.map_or_else(|| "none".to_owned(), |c| c.to_string()));
+        self.end = Some(close_label(code));
+    }
+}
+
+/// The codes of RFC 6455 and its registry (1000–1015), by value.
+const STANDARD_CLOSE_CODES: [&str; 16] = [
+    "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010", "1011",
+    "1012", "1013", "1014", "1015",
+];
+
+/// The `code` label for a session that ended with `code` (`None`: the connection was lost). The
+/// set is fixed: the standard codes, the server's own private code 4408 (idle), and the private
+/// codes a client may echo, by range only (`3xxx`, `4xxx`), so 2,000 clients closing with 2,000
+/// different codes add two series, not 2,000.
+pub fn close_label(code: Option<u16>) -> &'static str {
+    match code {
+        None => "none",
+        Some(code @ 1000..=1015) => STANDARD_CLOSE_CODES[usize::from(code - 1000)],
+        // `session::CLOSE_IDLE`; a test there checks they agree.
+        Some(4408) => "4408",
+        Some(3000..=3999) => "3xxx",
+        Some(4000..=4999) => "4xxx",
+        Some(_) => "other",
     }
 }
 
@@ -364,9 +405,9 @@ impl Drop for OpenSession {
     fn drop(&mut self) {
         let code = self.end.take().unwrap_or_else(|| {
             if std::thread::panicking() {
-                "panic".to_owned()
+                "panic"
             } else {
-                "dropped".to_owned()
+                "dropped"
             }
         });
         self.metrics.connections_open.dec();
@@ -416,6 +457,23 @@ impl Collector for TickToSend {
                 MetricType::Histogram,
             )?
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// `ticker_log_lines_dropped_total`, read from `telemetry` at scrape time (logging is global,
+/// set up before any `Metrics`).
+#[derive(Debug)]
+struct LogCollector;
+
+impl Collector for LogCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let dropped = ConstCounter::new(crate::telemetry::dropped_lines());
+        dropped.encode(encoder.encode_descriptor(
+            "log_lines_dropped",
+            "Log lines lost: stderr could not be written (its reader is gone) or the log queue was full",
+            None,
+            dropped.metric_type(),
+        )?)
     }
 }
 
@@ -470,5 +528,18 @@ mod tests {
         assert_eq!(m.frames_sent.get(), 5);
         assert_eq!(m.quotes_delivered.get(), 7);
         assert_eq!(reported, now);
+    }
+
+    /// Close labels come from a fixed set however many codes clients send.
+    #[test]
+    fn close_labels_are_bounded() {
+        assert_eq!(close_label(None), "none");
+        assert_eq!(close_label(Some(1000)), "1000");
+        assert_eq!(close_label(Some(1015)), "1015");
+        assert_eq!(close_label(Some(4408)), "4408");
+        let labels: std::collections::HashSet<_> =
+            (0..=u16::MAX).map(|c| close_label(Some(c))).collect();
+        assert_eq!(labels.len(), 16 + 4, "{labels:?}");
+        assert!(labels.contains("3xxx") && labels.contains("4xxx") && labels.contains("other"));
     }
 }

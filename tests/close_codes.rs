@@ -192,3 +192,28 @@ async fn shutdown_closes_sessions_with_1001() {
     assert_eq!(upgrade.headers()["retry-after"], "1");
     app.stop().await;
 }
+
+/// A client that drops its TCP connection without a Close, with a FIN or a reset, is counted
+/// as lost (`code="none"`), not as a protocol error: there is nobody left to send 1002 to.
+#[tokio::test]
+async fn dropped_connection_counts_as_lost() {
+    let app = TestApp::spawn().await;
+    let fin = app.raw("/ws?symbols=*").await;
+    let mut reset = app.raw("/ws?symbols=*").await;
+    reset.set_linger_zero();
+    app.until_sessions(2).await;
+    drop(fin);
+    drop(reset);
+    app.until_no_sessions().await;
+    assert_eq!(
+        app.metric(r#"ticker_connections_closed_total{code="none"}"#)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        app.metric(r#"ticker_connections_closed_total{code="1002"}"#)
+            .await,
+        0.0
+    );
+    app.stop().await;
+}

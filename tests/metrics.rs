@@ -96,3 +96,42 @@ async fn metrics_count_sessions_polls_and_rejections() {
     assert_eq!(value(r#"ticker_poll_requests_total{status="304"}"#), 1.0);
     app.stop().await;
 }
+
+/// Close codes that clients choose do not become series of their own: 50 clients closing with
+/// 50 different private codes add two series, `3xxx` and `4xxx`; each still gets its own code
+/// echoed.
+#[tokio::test]
+async fn client_close_codes_add_a_bounded_number_of_series() {
+    let app = TestApp::spawn().await;
+    for i in 0..50u16 {
+        let code = if i % 2 == 0 { 3000 + i } else { 4000 + i };
+        let mut client = app.connect("/ws").await;
+        client
+            .close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            }))
+            .await;
+        assert_eq!(client.recv_close().await, code);
+    }
+    app.until_no_sessions().await;
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("a body");
+    let mut series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("ticker_connections_closed_total{"))
+        .collect();
+    series.sort_unstable();
+    assert_eq!(
+        series,
+        [
+            r#"ticker_connections_closed_total{code="3xxx"} 25"#,
+            r#"ticker_connections_closed_total{code="4xxx"} 25"#,
+        ]
+    );
+    app.stop().await;
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{OP_TEXT, RawClient, SeqTracker, TestApp};
+use support::{OP_PING, OP_TEXT, RawClient, SeqTracker, TestApp};
 use ticker::protocol::ServerMessage;
 use ticker::protocol::quote::Quote;
 
@@ -178,5 +178,37 @@ async fn stuck_client_is_dropped_after_timeout() {
         "what the stuck client never got is counted"
     );
     while stuck.read_frame().await.is_some() {}
+    app.stop().await;
+}
+
+/// On the default settings (bar a short slow-client timeout), a client that never reads but
+/// keeps its connection alive with Pings fills its bounded kernel send buffer within seconds,
+/// is conflated and then closed with 1008; it is never idle-closed (it is not silent), and it
+/// never parks megabytes in the kernel for good. (Here it is closed after about 5 s; with
+/// `server.send_buffer_bytes = 0` the kernel buffer grows to megabytes and it is still open
+/// after 10 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_reading_pinging_client_is_closed_on_defaults() {
+    let mut settings = support::test_settings();
+    settings.ws.slow_client_timeout_ms = ticker::settings::Millis::new(1000);
+    let app = TestApp::spawn_with(settings).await;
+    let mut stuck = app.raw("/ws?symbols=*").await;
+    let started = Instant::now();
+    while !app.sessions.is_empty() {
+        assert!(
+            started.elapsed() < support::PATIENCE,
+            "the non-reading client was never closed"
+        );
+        stuck.send_frame(OP_PING, b"still here", true).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.metric("ticker_slow_client_closes_total").await, 1.0);
+    assert_eq!(
+        app.metric(r#"ticker_connections_closed_total{code="1008"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(app.metric("ticker_idle_closes_total").await, 0.0);
+    assert!(app.metric("ticker_quotes_conflated_total").await > 0.0);
     app.stop().await;
 }

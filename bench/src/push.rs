@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -50,6 +50,10 @@ pub struct PushArgs {
     /// Share of clients (0 to 1) that never read their socket.
     #[arg(long, default_value_t = 0.0)]
     pub slow_share: f64,
+    /// Slow clients send a WebSocket Ping this often (and still never read), so the server's
+    /// idle timeout does not end them; 0 = they send nothing.
+    #[arg(long, default_value_t = 0)]
+    pub slow_ping_secs: u64,
     /// Local source addresses 127.0.0.1 … 127.0.0.N, for more than ~28,000 connections.
     #[arg(long, default_value_t = 1)]
     pub source_addrs: u8,
@@ -189,6 +193,7 @@ async fn connect_all(
                 source,
                 url: format!("ws://{server}{}", args.path),
                 slow: is_slow(started, slow_clients, args.clients),
+                slow_ping: Duration::from_secs(args.slow_ping_secs),
                 counters: counters.clone(),
                 latency: latency.clone(),
                 scanner: scanner.clone(),
@@ -232,6 +237,8 @@ struct Client {
     source: Ipv4Addr,
     url: String,
     slow: bool,
+    /// How often a slow client pings; zero: never.
+    slow_ping: Duration,
     counters: Arc<Counters>,
     latency: Arc<Histogram>,
     scanner: Arc<Scanner>,
@@ -255,7 +262,20 @@ impl Client {
         };
         self.counters.held.fetch_add(1, Ordering::Relaxed);
         if self.slow {
-            // Hold the connection and never read it.
+            // Hold the connection and never read it; ping it, if asked, so it looks alive.
+            if !self.slow_ping.is_zero() {
+                let mut pings = tokio::time::interval(self.slow_ping);
+                loop {
+                    tokio::select! {
+                        _ = pings.tick() => {
+                            if ws.send(Message::Ping(Default::default())).await.is_err() {
+                                break;
+                            }
+                        }
+                        () = self.stop.cancelled() => break,
+                    }
+                }
+            }
             self.stop.cancelled().await;
             drop(ws);
             return;

@@ -1,6 +1,6 @@
 //! The symbol universe (fixed at start-up) and per-connection subscription sets over it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -80,22 +80,28 @@ impl Universe {
     }
 
     /// Resolves requested names; `*` stands for every symbol. Ids come out deduplicated, in
-    /// request order; unknown names are kept as given so the error can quote them.
+    /// request order; unknown names are kept as given so the error can quote them. Linear in
+    /// the number of names: duplicates are found by index or hash, never by scanning.
     pub fn resolve<S: AsRef<str>>(&self, names: &[S]) -> Resolved {
         let mut seen = vec![false; self.len()];
+        let mut unknown_seen = HashSet::new();
         let mut resolved = Resolved::default();
         let mut push = |id: SymbolId, ids: &mut Vec<SymbolId>| {
             if !std::mem::replace(&mut seen[id], true) {
                 ids.push(id);
             }
         };
+        let mut star_seen = false;
         for name in names {
             let name = name.as_ref();
             if name.trim() == "*" {
-                (0..self.len()).for_each(|id| push(id, &mut resolved.ids));
+                // Every symbol, once however often `*` repeats.
+                if !std::mem::replace(&mut star_seen, true) {
+                    (0..self.len()).for_each(|id| push(id, &mut resolved.ids));
+                }
             } else if let Some(id) = self.lookup(name) {
                 push(id, &mut resolved.ids);
-            } else if !resolved.unknown.iter().any(|u| u == name) {
+            } else if unknown_seen.insert(name) {
                 resolved.unknown.push(name.to_owned());
             }
         }
@@ -189,6 +195,23 @@ mod tests {
         assert_eq!(r.ids, vec![1, 0]);
         assert_eq!(r.unknown, vec!["NOPE".to_string()]);
         assert_eq!(u.resolve(&["brk.b", "*"]).ids, vec![2, 0, 1]);
+    }
+
+    /// 16,000 distinct unknown names, each repeated, and 1,000 stars: every unknown is kept once
+    /// in request order and `*` expands once (one pass, no scan of what came before).
+    #[test]
+    fn resolve_handles_many_names_in_one_pass() {
+        let u = universe();
+        let unknown: Vec<String> = (0..16_000).map(|i| format!("X{i}")).collect();
+        let names: Vec<&str> = unknown
+            .iter()
+            .map(String::as_str)
+            .chain(["*"; 1000])
+            .chain(unknown.iter().map(String::as_str))
+            .collect();
+        let r = u.resolve(&names);
+        assert_eq!(r.unknown, unknown);
+        assert_eq!(r.ids, vec![0, 1, 2]);
     }
 
     /// The set's length tracks inserts and removes, including repeated ones.

@@ -11,6 +11,11 @@ use crate::access::Refusal;
 pub enum ApiError {
     #[error("unknown symbol: {}", .0.join(", "))]
     UnknownSymbols(Vec<String>),
+    #[error("{requested} symbols in one request; at most {max} are allowed")]
+    TooManySymbols { requested: usize, max: usize },
+    /// The request target is longer than `server.max_uri_bytes`.
+    #[error("the request URI is {length} bytes long; at most {max} are allowed")]
+    UriTooLong { length: usize, max: usize },
     #[error("not found")]
     NotFound,
     #[error("bad query string: {0}")]
@@ -45,6 +50,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownSymbols(_) => "unknown_symbol",
+            Self::TooManySymbols { .. } => "too_many_symbols",
+            Self::UriTooLong { .. } => "uri_too_long",
             Self::NotFound => "not_found",
             Self::BadQuery(_) | Self::NotWebSocket(_) => "bad_request",
             Self::UnsupportedVersion => "upgrade_required",
@@ -76,9 +83,11 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::UnknownSymbols(_) | Self::BadQuery(_) | Self::NotWebSocket(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::UnknownSymbols(_)
+            | Self::TooManySymbols { .. }
+            | Self::BadQuery(_)
+            | Self::NotWebSocket(_) => StatusCode::BAD_REQUEST,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,

@@ -12,6 +12,7 @@ mod metrics;
 mod quotes;
 pub mod server;
 pub mod state;
+pub mod uri_limit;
 mod ws;
 
 use actix_web::body::MessageBody;

@@ -39,7 +39,16 @@ fn poll(
     let ids: Vec<SymbolId> = match query.symbols.as_deref() {
         None => (0..universe.len()).collect(),
         Some(list) => {
-            let resolved = universe.resolve(&Universe::split_list(list));
+            let names = Universe::split_list(list);
+            // The WebSocket's limit: one request never costs more than that many lookups.
+            let max = state.session.ws.max_symbols_per_request;
+            if names.len() > max {
+                return Err(ApiError::TooManySymbols {
+                    requested: names.len(),
+                    max,
+                });
+            }
+            let resolved = universe.resolve(&names);
             if !resolved.unknown.is_empty() {
                 return Err(ApiError::UnknownSymbols(resolved.unknown));
             }

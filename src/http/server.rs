@@ -88,6 +88,7 @@ pub fn serve(
         let answering = Arc::clone(&answering);
         builder = builder.listen(format!("ticker-{addr}"), listener, move || {
             let shutdown = shutdown.clone();
+            let max_uri_bytes = settings.max_uri_bytes;
             let http = HttpService::build()
                 .keep_alive(match settings.keep_alive_ms.ms() {
                     0 => KeepAlive::Disabled,
@@ -113,6 +114,9 @@ pub fn serve(
                     App::new()
                         .app_data(state.clone())
                         .wrap(from_fn(connection::policy))
+                        .wrap(from_fn(move |req, next| {
+                            super::uri_limit::limit_uri(max_uri_bytes, req, next)
+                        }))
                         .configure(super::configure),
                     |()| AppConfig::default(),
                 ));

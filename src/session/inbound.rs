@@ -16,6 +16,8 @@ pub enum Inbound {
     Close(Option<CloseReason>),
     /// The client broke the protocol; close with this reason.
     Violation(CloseReason),
+    /// The TCP connection ended (FIN or reset) without a Close: nothing more can be sent.
+    Lost,
 }
 
 /// Reassembles fragmented text messages, refusing anything that would exceed `max_bytes`.
@@ -38,6 +40,7 @@ impl Reassembly {
     pub fn accept(&mut self, item: Result<Message, ProtocolError>) -> Option<Inbound> {
         let message = match item {
             Ok(message) => message,
+            Err(error) if connection_lost(&error) => return Some(Inbound::Lost),
             Err(error) => return Some(Inbound::Violation(violation_for(&error))),
         };
         match message {
@@ -105,6 +108,18 @@ impl Reassembly {
 /// 1004–1006 and 1015 are reserved and must never appear on the wire.
 fn may_be_sent(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// actix-http ends an upgraded connection's byte stream with `PayloadError::Incomplete` when
+/// the peer goes away (end of stream or a read error), and actix-ws wraps that in
+/// `ProtocolError::Io`. It is no protocol violation: there is nobody left to send 1002 to.
+fn connection_lost(error: &ProtocolError) -> bool {
+    let ProtocolError::Io(e) = error else {
+        return false;
+    };
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<PayloadError>())
+        .is_some_and(|p| matches!(p, PayloadError::Incomplete(_) | PayloadError::Io(_)))
 }
 
 fn violation_for(error: &ProtocolError) -> CloseReason {
@@ -224,6 +239,9 @@ mod tests {
             code(r.accept(Err(ProtocolError::UnmaskedFrame))),
             CloseCode::Protocol
         );
+        // How actix-ws reports a peer that went away: no violation, the connection is lost.
+        let gone = std::io::Error::other(PayloadError::Incomplete(None));
+        assert_eq!(r.accept(Err(ProtocolError::Io(gone))), Some(Inbound::Lost));
 
         r.accept(cont(Item::FirstText(Bytes::from_static(b"12345"))));
         assert_eq!(

@@ -26,7 +26,7 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytestring::ByteString;
 use futures_util::Sink;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::rate::{Decision, MessageRate, Rate};
@@ -34,7 +34,7 @@ use crate::clock::now_ms;
 use crate::feed::{FeedHandle, FeedStatus, Snapshot, Tick, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::{ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage};
-use crate::session::heartbeat::{Beat, Heartbeat};
+use crate::session::heartbeat::{Beat, Heartbeat, overslept, stall_tolerance};
 use crate::session::inbound::{Inbound, Reassembly, reason};
 use crate::session::subscription::{Batch, Subscription};
 use crate::settings::WsSettings;
@@ -227,6 +227,10 @@ impl Session {
                     self.ctx.metrics.record(&self.counts, &mut self.reported);
                     match heartbeat.on_deadline(Instant::now()) {
                         Beat::Ping => self.try_ping()?,
+                        Beat::Stalled => {
+                            self.on_server_stall("heartbeat");
+                            self.try_ping()?;
+                        }
                         Beat::Expired => {
                             return Err(End::Close(reason(CloseCode::Other(CLOSE_IDLE), "idle timeout")));
                         }
@@ -239,10 +243,25 @@ impl Session {
                     let now = *status.borrow_and_update();
                     self.send_status(now).await?;
                 }
-                () = &mut stall, if stalled => return Err(End::Slow),
+                () = &mut stall, if stalled => {
+                    let now = Instant::now();
+                    if !overslept(stall.deadline(), now, heartbeat.stall_tolerance()) {
+                        return Err(End::Slow);
+                    }
+                    // The client may have read everything meanwhile: judge it from now on.
+                    self.on_server_stall("slow client timer");
+                    stall.as_mut().reset(now + ws.slow_client_timeout_ms.get());
+                }
                 () = &mut cancelled => return Err(away()),
             }
         }
+    }
+
+    /// A timer that judges the client fired so late that the server itself must have stalled;
+    /// the caller restarts the client's clock instead of closing it.
+    fn on_server_stall(&self, timer: &'static str) {
+        self.ctx.metrics.session_stalls.inc();
+        tracing::debug!(session = %self.id, timer, "woke late: the server stalled");
     }
 
     async fn on_inbound(&mut self, inbound: Inbound) -> Result<(), End> {
@@ -260,6 +279,7 @@ impl Session {
             Inbound::Pong => Ok(()),
             Inbound::Close(reason) => Err(End::Echo(reason)),
             Inbound::Violation(reason) => Err(End::Close(reason)),
+            Inbound::Lost => Err(End::Gone),
         }
     }
 
@@ -485,11 +505,26 @@ impl Session {
         let first_try = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
         let sent = match first_try {
             Poll::Ready(sent) => sent.map_err(|_| End::Gone),
-            Poll::Pending => tokio::select! {
-                sent = send => sent.map_err(|_| End::Gone),
-                () = sleep(self.ctx.ws.slow_client_timeout_ms.get()) => Err(End::Slow),
-                () = self.ctx.shutdown.cancelled() => Err(away()),
-            },
+            Poll::Pending => {
+                let ws = &self.ctx.ws;
+                let tolerance =
+                    stall_tolerance(ws.heartbeat_interval_ms.get(), ws.idle_timeout_ms.get());
+                let mut due = Instant::now() + ws.slow_client_timeout_ms.get();
+                loop {
+                    tokio::select! {
+                        sent = &mut send => break sent.map_err(|_| End::Gone),
+                        () = sleep_until(due) => {
+                            let now = Instant::now();
+                            if !overslept(due, now, tolerance) {
+                                break Err(End::Slow);
+                            }
+                            self.ctx.metrics.session_stalls.inc();
+                            due = now + ws.slow_client_timeout_ms.get();
+                        }
+                        () = self.ctx.shutdown.cancelled() => break Err(away()),
+                    }
+                }
+            }
         };
         if let (Ok(()), Some(len)) = (&sent, text_len) {
             self.counts.frames_out += 1;
@@ -538,4 +573,15 @@ impl End {
 
 fn away() -> End {
     End::Close(reason(CloseCode::Away, "server shutting down"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle close has a series of its own in `ticker_connections_closed_total`.
+    #[test]
+    fn idle_close_has_its_own_metrics_label() {
+        assert_eq!(crate::metrics::close_label(Some(CLOSE_IDLE)), "4408");
+    }
 }

@@ -107,6 +107,8 @@ pub struct ServerSettings {
     /// Connections kept for plain HTTP (health checks, scrapes, polls, upgrade requests) on top
     /// of the `max_connections` sessions; every connection counts against the sum.
     pub http_headroom: usize,
+    /// Longest request target (path and query) in bytes; longer ones get 414. 0 = no limit.
+    pub max_uri_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]

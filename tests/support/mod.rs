@@ -35,7 +35,8 @@ pub use http::{symbol_count, symbols, wait_healthy, wait_ready, wait_unready};
 pub use metrics::metric_value;
 #[allow(unused_imports)]
 pub use process::{
-    ServerProcess, start_process, start_server, start_server_with_file_limit, terminate,
+    ServerProcess, exit_code_within, listening_addr, signal, start_process, start_server,
+    start_server_with_file_limit, terminate, with_test_env,
 };
 #[allow(unused_imports)]
 pub use raw::{

@@ -38,6 +38,11 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The child's stderr, when it was piped and nobody took it yet.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
     /// The exit status if the process has exited, without waiting.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child
@@ -269,5 +274,57 @@ pub async fn terminate(process: &mut ServerProcess) -> Option<i32> {
             "the process exits in time after SIGTERM"
         );
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The environment `launch` gives the binary (`BINARY`, `CLIENT_LIMITS_OFF`, then `vars`), with
+/// port 0 and stdout discarded, for tests that must spawn it themselves (special stdio).
+pub fn with_test_env(command: &mut Command, vars: &[(&str, &str)]) {
+    command
+        .envs(BINARY.iter().copied())
+        .envs(CLIENT_LIMITS_OFF.iter().copied())
+        .envs(vars.iter().copied())
+        .env("TICKER__SERVER__PORT", "0")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null());
+}
+
+/// The bound address from the server's JSON `listening` log line, if `line` is that line: for
+/// a test that must read the log itself before letting go of it.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let event = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    (event["message"] == "listening").then(|| {
+        event["addr"]
+            .as_str()
+            .expect("addr is logged")
+            .parse()
+            .expect("addr is an address")
+    })
+}
+
+/// Sends `signal` (`TERM`, `STOP`, `CONT`, …) to a process with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Waits for the process to exit by itself within `limit`; returns its exit code.
+pub async fn exit_code_within(
+    server: &mut ServerProcess,
+    limit: std::time::Duration,
+) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait() {
+            return status.code();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
