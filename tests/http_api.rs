@@ -3,7 +3,7 @@
 mod support;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::TestApp;
 use ticker::protocol::ServerMessage;
 
@@ -162,6 +162,54 @@ async fn single_quote_and_symbols() {
         get(&app, "/api/nothing").await.status(),
         StatusCode::NOT_FOUND
     );
+    app.stop().await;
+}
+
+/// `/api/symbols?q=` searches symbols and names, best matches first, and pages with `limit`
+/// and `offset`; `X-Total-Count` says how many match; bad paging is a 400.
+#[tokio::test]
+async fn symbol_search_and_paging() {
+    let app = TestApp::spawn().await;
+    let answer = get(&app, "/api/symbols?q=a&limit=3").await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let total: usize = answer.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let page: Value = answer.json().await.unwrap();
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 3);
+    assert!(total > 3 && total <= app.settings.feed.symbols.len());
+    // Symbols starting with the text come before names that only contain it.
+    assert!(page[0]["symbol"].as_str().unwrap().starts_with('A'));
+    let rest: Value = get(&app, "/api/symbols?q=a&limit=3&offset=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(rest[0]["symbol"], page[0]["symbol"], "the next page");
+
+    let by_name: Value = get(&app, "/api/symbols?q=micro")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_name[0]["symbol"], "MSFT");
+    let exact: Value = get(&app, "/api/symbols?q=v").await.json().await.unwrap();
+    assert_eq!(exact[0]["symbol"], "V", "the symbol itself first");
+    let none = get(&app, "/api/symbols?q=zzzzzz").await;
+    assert_eq!(none.headers()["x-total-count"], "0");
+    assert_eq!(none.json::<Value>().await.unwrap(), json!([]));
+    for bad in [
+        "limit=0",
+        "limit=100000",
+        "limit=x",
+        &format!("q={}", "a".repeat(65)),
+    ] {
+        let answer = get(&app, &format!("/api/symbols?{bad}")).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
     app.stop().await;
 }
 

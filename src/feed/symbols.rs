@@ -23,6 +23,17 @@ pub struct SymbolInfo {
 pub struct Universe {
     infos: Vec<SymbolInfo>,
     index: HashMap<String, SymbolId>,
+    /// Each symbol's name in lower case, for search without allocating per request.
+    lower_names: Vec<String>,
+}
+
+/// How well a symbol matches a search, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Match {
+    Symbol,
+    SymbolPrefix,
+    NameWordPrefix,
+    NameContains,
 }
 
 /// The result of resolving names from a request: the known ids and the names that are not.
@@ -47,7 +58,50 @@ impl Universe {
             .enumerate()
             .map(|(id, info)| (info.symbol.clone(), id))
             .collect();
-        Self { infos, index }
+        let lower_names = infos.iter().map(|i| i.name.to_lowercase()).collect();
+        Self {
+            infos,
+            index,
+            lower_names,
+        }
+    }
+
+    /// Symbols matching `query` (case-insensitive), best matches first: the symbol itself, then
+    /// symbols starting with it, then names with a word starting with it, then names containing
+    /// it; in universe order within each. Returns how many match and the page
+    /// `offset..offset + limit` of them. One pass over the universe, no allocation per symbol.
+    pub fn search(&self, query: &str, offset: usize, limit: usize) -> (usize, Vec<&SymbolInfo>) {
+        let upper = query.trim().to_ascii_uppercase();
+        let lower = query.trim().to_lowercase();
+        let mut hits: Vec<(Match, SymbolId)> = Vec::new();
+        for (id, info) in self.infos.iter().enumerate() {
+            let name = &self.lower_names[id];
+            let found = if info.symbol == upper {
+                Some(Match::Symbol)
+            } else if info.symbol.starts_with(&upper) {
+                Some(Match::SymbolPrefix)
+            } else if name
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|word| word.starts_with(&lower))
+            {
+                Some(Match::NameWordPrefix)
+            } else if name.contains(&lower) {
+                Some(Match::NameContains)
+            } else {
+                None
+            };
+            if let Some(kind) = found {
+                hits.push((kind, id));
+            }
+        }
+        hits.sort_unstable();
+        let page = hits
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|&(_, id)| &self.infos[id])
+            .collect();
+        (hits.len(), page)
     }
 
     pub fn len(&self) -> usize {
@@ -175,6 +229,44 @@ impl SymbolSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Search ranks the symbol, then symbol prefixes, then name words, then name substrings,
+    /// and pages through them.
+    #[test]
+    fn search_ranks_and_pages() {
+        let settings: Vec<SymbolSettings> = [
+            ("APPX", "Something Else"),
+            ("AAPL", "Apple Inc."),
+            ("APP", "AppLovin Corporation"),
+            ("MSFT", "Microsoft"),
+            ("ZZZ", "Pineapple Farms"),
+            ("APPL", "Applied Things"),
+        ]
+        .iter()
+        .map(|(symbol, name)| SymbolSettings {
+            symbol: (*symbol).to_owned(),
+            name: (*name).to_owned(),
+            price: 1.0,
+            volatility: 0.1,
+            drift: 0.0,
+        })
+        .collect();
+        let universe = Universe::new(&settings);
+        let symbols = |hits: Vec<&SymbolInfo>| -> Vec<String> {
+            hits.iter().map(|i| i.symbol.clone()).collect()
+        };
+        let (total, page) = universe.search("app", 0, 10);
+        assert_eq!(total, 5);
+        assert_eq!(symbols(page), ["APP", "APPX", "APPL", "AAPL", "ZZZ"]);
+        let (total, page) = universe.search("APP", 1, 2);
+        assert_eq!(
+            (total, symbols(page)),
+            (5, vec!["APPX".into(), "APPL".into()])
+        );
+        assert_eq!(universe.search("micro", 0, 10).1[0].symbol, "MSFT");
+        assert_eq!(universe.search("nothing", 0, 10).0, 0);
+        assert_eq!(universe.search("", 0, 3).0, 6, "an empty query matches all");
+    }
 
     fn universe() -> Universe {
         let sym = |s: &str| SymbolSettings {

@@ -78,9 +78,49 @@ pub async fn one(
     }))
 }
 
-/// `GET /api/symbols` → the universe: symbol, name and starting price.
-pub async fn symbols(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.feed().universe().infos())
+/// Most symbols one `GET /api/symbols` page may hold.
+const MAX_PAGE: usize = 1000;
+/// The page size when a search gives none.
+const DEFAULT_PAGE: usize = 50;
+/// The longest search text.
+const MAX_QUERY_CHARS: usize = 64;
+
+#[derive(Deserialize)]
+pub struct SymbolsQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/symbols` → the universe: symbol, name and starting price. With `q`, `limit` or
+/// `offset`, a search and a page of it (best matches first, see `Universe::search`), the number
+/// of matches in `X-Total-Count`; without, every symbol in configuration order.
+pub async fn symbols(
+    query: web::Query<SymbolsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let universe = state.feed().universe();
+    if query.q.is_none() && query.limit.is_none() && query.offset.is_none() {
+        return Ok(HttpResponse::Ok()
+            .insert_header(("x-total-count", universe.len()))
+            .json(universe.infos()));
+    }
+    let text = query.q.as_deref().unwrap_or_default();
+    if text.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::BadQuery(format!(
+            "q is at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadQuery(format!(
+            "limit must be from 1 to {MAX_PAGE}"
+        )));
+    }
+    let (total, page) = universe.search(text, query.offset.unwrap_or(0), limit);
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-total-count", total))
+        .json(page))
 }
 
 /// The `GET /api/quotes` body for the given symbols: `{"ts":…,"quotes":[…]}`, where `ts` is the
