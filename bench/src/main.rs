@@ -3,6 +3,7 @@
 //! - `push`: N WebSocket clients (some optionally slow); delivery, latency, server CPU and memory.
 //! - `poll`: M HTTP pollers: requests, 304s, staleness, missed updates, server CPU and memory.
 //! - `compare`: one WebSocket client against one HTTP poller on the same symbols.
+//! - `universe`: a generated symbol universe of any size, as a settings file.
 
 mod compare;
 mod counting;
@@ -12,6 +13,7 @@ mod process;
 mod push;
 mod scan;
 mod stats;
+mod universe;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,8 @@ enum Command {
     Poll(poll::PollArgs),
     /// Push versus polling on the same symbols: shown, missed, staleness, requests, bytes.
     Compare(compare::CompareArgs),
+    /// Print a generated universe of N symbols as a settings file (`--config` it).
+    Universe(universe::UniverseArgs),
 }
 
 /// Whatever stops a benchmark run.
@@ -60,6 +64,7 @@ async fn main() -> ExitCode {
         Command::Push(args) => push::run(args).await,
         Command::Poll(args) => poll::run(args).await,
         Command::Compare(args) => compare::run(args).await,
+        Command::Universe(args) => universe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //!
 //! Imports `protocol` and `settings` only.
 
+pub mod generated;
 pub mod market;
 pub(crate) mod outlets;
 pub(crate) mod simulated;
