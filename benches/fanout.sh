@@ -7,6 +7,8 @@
 # Loopback only; each run stops by itself. Output: one report per server (add --json for JSON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PORT (default 8081) is where each server listens in turn.
+port=${PORT:-8081}
 clients=${1:?usage: benches/fanout.sh CLIENTS [SECONDS] [options]}
 secs=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
@@ -22,12 +24,12 @@ run() {
   "$@" > "/tmp/fanout-$label.log" 2>&1 &
   local pid=$!
   sleep 1
-  ./target/release/ticker-bench push --addr 127.0.0.1:8081 --clients "$clients" \
+  ./target/release/ticker-bench push --addr "127.0.0.1:$port" --clients "$clients" \
     --duration-secs "$secs" --server-pid "$pid" --label "$label" "${extra[@]}" 2>/dev/null
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }
 
 extra=("$@")
-TICKER__SERVER__PORT=8081 run ticker ./target/release/ticker
-run baseline ./target/release/examples/fanout_baseline 127.0.0.1:8081
+TICKER__SERVER__PORT=$port run ticker ./target/release/ticker
+run baseline ./target/release/examples/fanout_baseline "127.0.0.1:$port"

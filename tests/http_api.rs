@@ -148,7 +148,15 @@ async fn single_quote_and_symbols() {
     assert_eq!(quote["symbol"], "NVDA");
     let missing = get(&app, "/api/quotes/NOPE").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
+    let body = missing.json::<Value>().await.unwrap();
+    assert_eq!(body["error"], "unknown_symbol");
+    assert_eq!(body["symbols"], json!(["NOPE"]), "names the symbol");
+    let empty = get(&app, "/api/quotes?symbols=").await;
+    assert_eq!(
+        empty.status(),
+        StatusCode::BAD_REQUEST,
+        "an empty list is not `all`"
+    );
     let symbols: Value = get(&app, "/api/symbols").await.json().await.unwrap();
     // Every configured symbol: this is the list `TestApp::symbols` reads elsewhere.
     assert_eq!(

@@ -11,6 +11,9 @@ use crate::access::Refusal;
 pub enum ApiError {
     #[error("unknown symbol: {}", .0.join(", "))]
     UnknownSymbols(Vec<String>),
+    /// The one symbol a path names (`/api/quotes/{symbol}`) is not in the universe: 404.
+    #[error("unknown symbol: {}", .0[0])]
+    NoSuchSymbol([String; 1]),
     #[error("{requested} symbols in one request; at most {max} are allowed")]
     TooManySymbols { requested: usize, max: usize },
     /// The request target is longer than `server.max_uri_bytes`.
@@ -49,7 +52,7 @@ impl ApiError {
     /// The `error` field of the body, also the reason label of rejected upgrades in metrics.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::UnknownSymbols(_) => "unknown_symbol",
+            Self::UnknownSymbols(_) | Self::NoSuchSymbol(_) => "unknown_symbol",
             Self::TooManySymbols { .. } => "too_many_symbols",
             Self::UriTooLong { .. } => "uri_too_long",
             Self::NotFound => "not_found",
@@ -88,7 +91,7 @@ impl ResponseError for ApiError {
             | Self::BadQuery(_)
             | Self::NotWebSocket(_) => StatusCode::BAD_REQUEST,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoSuchSymbol(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::ShuttingDown | Self::Refused(Refusal::TooManyConnections) => {
@@ -143,6 +146,7 @@ impl ApiError {
             message: self.to_string(),
             symbols: match self {
                 Self::UnknownSymbols(symbols) => symbols.as_slice(),
+                Self::NoSuchSymbol(symbol) => symbol.as_slice(),
                 _ => &[],
             },
         }

@@ -40,6 +40,11 @@ fn poll(
         None => (0..universe.len()).collect(),
         Some(list) => {
             let names = Universe::split_list(list);
+            if names.is_empty() {
+                return Err(ApiError::BadQuery(
+                    "symbols= names no symbol; leave it out for every symbol".to_owned(),
+                ));
+            }
             // The WebSocket's limit: one request never costs more than that many lookups.
             let max = state.session.ws.max_symbols_per_request;
             if names.len() > max {
@@ -61,7 +66,8 @@ fn poll(
     }))
 }
 
-/// `GET /api/quotes/{symbol}` → the symbol's quote; 404 for a symbol the service does not know.
+/// `GET /api/quotes/{symbol}` → the symbol's quote; 404 `unknown_symbol` naming a symbol the
+/// service does not know.
 pub async fn one(
     req: HttpRequest,
     symbol: web::Path<String>,
@@ -71,7 +77,7 @@ pub async fn one(
         .feed()
         .universe()
         .lookup(&symbol)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or_else(|| ApiError::NoSuchSymbol([symbol.into_inner()]))?;
     let snapshot = state.feed().latest();
     Ok(conditional(&req, etag(&snapshot, &[id]), || {
         snapshot.quotes[id].json.to_string()
