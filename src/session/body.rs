@@ -341,3 +341,157 @@ impl Drop for Body {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::feed::outlets::Outlets;
+    use crate::feed::symbols::{SymbolId, Universe};
+    use crate::feed::{FeedStatus, Snapshot, Update};
+    use crate::settings::SymbolSettings;
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn update(symbol: SymbolId, seq: u64) -> Update {
+        Update {
+            symbol,
+            seq,
+            ts: seq,
+            json: format!(r#"{{"s":{symbol},"seq":{seq}}}"#).into(),
+        }
+    }
+
+    /// A feed of two symbols.
+    fn feed() -> (Outlets, FeedHandle) {
+        let settings: Vec<SymbolSettings> = ["AAA", "BBB"]
+            .iter()
+            .map(|s| SymbolSettings {
+                symbol: (*s).to_owned(),
+                name: (*s).to_owned(),
+                price: 10.0,
+                volatility: 0.1,
+                drift: 0.0,
+            })
+            .collect();
+        let universe = Arc::new(Universe::new(&settings));
+        let first = Snapshot {
+            tick: 0,
+            quotes: vec![update(0, 0), update(1, 0)],
+            epoch: 1,
+        };
+        let (outlets, _, handle) = Outlets::new(first, FeedStatus::Live, universe);
+        (outlets, handle)
+    }
+
+    /// An outlet following the feed, subscribed to `symbols`, and its body.
+    fn follower(outlets: &Outlets, feed: &FeedHandle, symbols: &[SymbolId]) -> (Outlet, Body) {
+        let outlet = Outlet::new(Subscription::new(2), feed.clone());
+        outlet.state().subscription.add(symbols, &feed.latest());
+        outlet.follow(outlets.ticks.subscribe());
+        let body = outlet.body(BoxBody::new(()));
+        (outlet, body)
+    }
+
+    fn poll(body: &mut Body, wakes: &Arc<Wakes>) -> Poll<Option<Bytes>> {
+        let waker = Waker::from(Arc::clone(wakes));
+        Pin::new(body)
+            .poll_next(&mut Context::from_waker(&waker))
+            .map(|frame| frame.map(|f| f.expect("infallible")))
+    }
+
+    fn frame(poll: Poll<Option<Bytes>>) -> Bytes {
+        match poll {
+            Poll::Ready(Some(frame)) => frame,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// A tick two clients want whole is encoded once: both bodies hand out the same buffer.
+    #[test]
+    fn whole_tick_frame_is_encoded_once_and_shared() {
+        let (outlets, feed) = feed();
+        let (_a, mut a) = follower(&outlets, &feed, &[0, 1]);
+        let (_b, mut b) = follower(&outlets, &feed, &[0, 1]);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut a, &wakes).is_pending());
+        outlets.publish(1, 1, 1, vec![update(0, 1), update(1, 1)]);
+        let one = frame(poll(&mut a, &wakes));
+        let two = frame(poll(&mut b, &wakes));
+        assert_eq!(one.as_ptr(), two.as_ptr(), "the same buffer");
+        assert_eq!(one[0], 0x81, "FIN + text");
+        assert_eq!(
+            &one[2..],
+            br#"{"type":"quotes","quotes":[{"s":0,"seq":1},{"s":1,"seq":1}]}"#
+        );
+    }
+
+    /// A tick without this client's symbols leaves the body waiting on the ring, so the next
+    /// tick wakes it.
+    #[test]
+    fn unwanted_tick_keeps_the_body_registered() {
+        let (outlets, feed) = feed();
+        let (_outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        outlets.publish(1, 1, 1, vec![update(1, 1)]);
+        assert!(poll(&mut body, &wakes).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+        outlets.publish(2, 2, 1, vec![update(0, 2)]);
+        assert!(
+            wakes.0.load(Ordering::SeqCst) > before,
+            "woken by the wanted tick"
+        );
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":2}]}"#));
+    }
+
+    /// The body leaves a timestamp when it hands out a frame, cleared when asked for the next;
+    /// the session's frames go before ticks; the body ends after the Close.
+    #[test]
+    fn stall_timestamp_queue_order_and_end() {
+        let (outlets, feed) = feed();
+        let (outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let wakes = Arc::new(Wakes::default());
+        outlets.publish(1, 1, 1, vec![update(0, 1)]);
+        outlet.push(outbound::text("first"));
+        assert_eq!(frame(poll(&mut body, &wakes)), outbound::text("first"));
+        assert!(outlet.stalled_since().is_some());
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":1}]}"#));
+        assert!(poll(&mut body, &wakes).is_pending());
+        assert!(outlet.stalled_since().is_none());
+        outlet.close(Some(outbound::close(Some((1001, "bye")))));
+        assert_eq!(frame(poll(&mut body, &wakes))[0], 0x88);
+        assert_eq!(poll(&mut body, &wakes), Poll::Ready(None));
+    }
+
+    /// More than `CONFLATE_BACKLOG` ticks behind, what waits goes out as one frame of the
+    /// latest quotes, the skipped updates counted.
+    #[test]
+    fn backlog_is_conflated() {
+        let (outlets, feed) = feed();
+        let (outlet, mut body) = follower(&outlets, &feed, &[0, 1]);
+        let wakes = Arc::new(Wakes::default());
+        let n = CONFLATE_BACKLOG as u64 + 5;
+        for seq in 1..=n {
+            outlets.publish(seq, seq, 1, vec![update(0, seq), update(1, seq)]);
+        }
+        let conflated = frame(poll(&mut body, &wakes));
+        let latest = format!(r#"[{{"s":0,"seq":{n}}},{{"s":1,"seq":{n}}}]}}"#);
+        assert!(conflated.ends_with(latest.as_bytes()));
+        assert!(
+            poll(&mut body, &wakes).is_pending(),
+            "nothing older follows"
+        );
+        assert_eq!(outlet.state().counts.conflated, 2 * (n - 1));
+    }
+}
