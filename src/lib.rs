@@ -13,8 +13,9 @@
 //!   reuses `http`'s health checks), the edge feed, subjects and message shapes, the ordering rule.
 //! - [`http`]: the HTTP face: routes (WebSocket upgrade, polling API, health, metrics,
 //!   dashboard), `ApiError`, and `AppState`, the state every handler shares.
-//! - [`session`]: the per-connection WebSocket actor, with its inbound frames, subscription
-//!   (what it sends, conflation), heartbeat and frame guard.
+//! - [`session`]: the per-connection WebSocket actor, with its inbound frames, outbound frames
+//!   and the response body that writes them, subscription (what it sends, conflation),
+//!   heartbeat and frame guard.
 //! - [`access`]: who may connect: admission (connection limits, connect rate), client address
 //!   behind trusted proxies, origin policy, tokens, token buckets.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.

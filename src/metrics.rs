@@ -226,12 +226,12 @@ impl Metrics {
         );
         r.register(
             "frames_sent",
-            "Text frames queued to clients",
+            "WebSocket frames handed to client connections (data and control)",
             m.frames_sent.clone(),
         );
         r.register_with_unit(
             "ws_sent",
-            "Payload bytes of the text frames queued to clients",
+            "Wire bytes of those frames, headers included",
             Unit::Bytes,
             m.bytes_sent.clone(),
         );

@@ -16,8 +16,9 @@ pub(crate) mod outlets;
 pub(crate) mod simulated;
 pub(crate) mod symbols;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -57,6 +58,9 @@ pub struct Tick {
     pub updates: Vec<Update>,
     /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client subscribed to all.
     pub frame: ByteString,
+    /// `frame` as a whole WebSocket frame, encoded by the first session that sends it and shared
+    /// by the others.
+    pub wire: OnceLock<Bytes>,
 }
 
 /// The latest quote of every symbol after tick `tick`.

@@ -2,7 +2,7 @@
 //! ticks every session reads, the latest snapshot, and the feed's status. The simulated feed and
 //! the cluster edge each own one, so sessions cannot tell them apart.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -79,6 +79,7 @@ impl Outlets {
             ts,
             updates,
             frame,
+            wire: OnceLock::new(),
         };
         let _ = self.ticks.send(Arc::new(tick));
     }

@@ -67,7 +67,8 @@ fn accept(
         .admission
         .admit_session(client, counted, Instant::now())?;
     let body = guard_frames(req, body, state.session.ws.max_message_bytes);
-    let (response, out, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
+    // Only actix-ws's inbound side is used: `session::start` replaces the response's body.
+    let (response, _, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
     if let Some(guard) = req.conn_data::<Rc<Guard>>() {
@@ -91,7 +92,7 @@ fn accept(
             })
             .unwrap_or_default(),
     };
-    let session = session::run(state.session.clone(), params, out, frames);
+    let (response, session) = session::start(state.session.clone(), params, response, frames);
     actix_web::rt::spawn(state.sessions.track_future(async move {
         session.await;
         drop(permit);

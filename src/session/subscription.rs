@@ -157,6 +157,15 @@ impl Subscription {
             .sum()
     }
 
+    /// Updates of every subscribed symbol the client has not received: what a client stuck
+    /// behind a full connection loses, counting those still waiting in the feed's ring.
+    pub fn missed(&self, latest: &Snapshot) -> u64 {
+        self.subscribed
+            .iter()
+            .map(|id| latest.quotes[id].seq.saturating_sub(self.last_seq[id]))
+            .sum()
+    }
+
     /// The connection drained: one frame with the latest state of every pending symbol that
     /// changed since it was last sent. Clears the pending set.
     pub fn take_pending(&mut self, latest: &Snapshot) -> Option<Batch> {
@@ -206,6 +215,7 @@ mod tests {
             ts: number,
             updates,
             frame,
+            wire: Default::default(),
         }
     }
 
@@ -279,6 +289,11 @@ mod tests {
         );
         assert!(!sub.has_pending());
         assert_eq!(sub.undelivered(&snapshot(&[50, 0, 50])), 0);
+        assert_eq!(
+            sub.missed(&snapshot(&[53, 2, 50])),
+            5,
+            "counted without a defer"
+        );
         // Afterwards the stream resumes where the latest state left off.
         assert!(sub.take_tick(&tick(50, vec![update(0, 50)])).is_none());
         assert_eq!(

@@ -1,0 +1,497 @@
+//! The 101 response's body: the connection's only writer. actix-http's dispatcher task, which
+//! also reads the client's frames, pulls frames from it whenever its write buffer has room; on
+//! that same poll the body takes the feed's ticks, so a tick wakes one task per connection and
+//! its frame is handed to the dispatcher as shared `Bytes`, encoded once per tick.
+//!
+//! The session queues its own frames (replies, snapshots, pings, the Close) in a short queue the
+//! body sends before any tick. The two share an [`Outbox`] on the connection's worker thread.
+//!
+//! Backpressure: the dispatcher stops polling the body while its write buffer is full. Ticks then
+//! wait in the feed's ring; when polling resumes more than `CONFLATE_BACKLOG` behind, the ticks
+//! that piled up become one frame with the latest state of their symbols (past the ring, a
+//! resync), so a slow client costs a flag per symbol. The body cannot run while it is not polled, so it leaves a timestamp instead:
+//! [`Outlet::stalled_since`] is when it last handed out a frame without being asked for the next,
+//! and the session, on its own timer, drops a client stuck that way past
+//! `ws.slow_client_timeout_ms`.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use bytes::Bytes;
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
+use tokio::time::Instant;
+use tokio_util::sync::ReusableBoxFuture;
+
+use crate::clock::now_ms;
+use crate::feed::{FeedHandle, Tick};
+use crate::metrics::SessionCounts;
+use crate::session::outbound;
+use crate::session::subscription::{Batch, Subscription};
+
+/// Frames the session may queue ahead of the client (replies, snapshots, control frames); past
+/// it the session waits for room, and drops a client that does not make any.
+pub const QUEUE_FRAMES: usize = 16;
+/// How many ticks a client may be behind the feed and still get each one; past it, what waits
+/// is conflated. As much slack as a client used to have in actix-ws's 32-frame queue.
+const CONFLATE_BACKLOG: usize = 32;
+
+type Ticks = broadcast::Receiver<Arc<Tick>>;
+type NextTick = ReusableBoxFuture<'static, (Result<Arc<Tick>, RecvError>, Ticks)>;
+
+/// The connection is gone: the dispatcher dropped the body.
+#[derive(Debug)]
+pub struct Gone;
+
+/// What the session and the body share.
+pub struct Outbox {
+    pub subscription: Subscription,
+    /// Everything this connection sent and received, counted where it happens.
+    pub counts: SessionCounts,
+    feed: FeedHandle,
+    /// The session's frames, sent before any tick.
+    queue: VecDeque<Bytes>,
+    /// Handed over by the session once the client is welcomed and subscribed.
+    ticks: Option<Ticks>,
+    /// When the body last handed out a frame, if the dispatcher has not asked for the next since.
+    yielded_at: Option<Instant>,
+    /// The session queued its last frame: the body ends after the queue.
+    closed: bool,
+    gone: bool,
+    body_waker: Option<Waker>,
+    room_waker: Option<Waker>,
+}
+
+/// The session's end of the outbox.
+pub struct Outlet(Rc<RefCell<Outbox>>);
+
+/// The response body: what actix-http's dispatcher polls.
+pub struct Body {
+    outbox: Rc<RefCell<Outbox>>,
+    next_tick: Option<NextTick>,
+    /// actix-ws's own body, never polled: dropping it with ours tells actix-ws's `MessageStream`
+    /// (the inbound side) that the connection is gone.
+    _close_signal: BoxBody,
+}
+
+impl Outlet {
+    pub fn new(subscription: Subscription, feed: FeedHandle) -> Self {
+        Self(Rc::new(RefCell::new(Outbox {
+            subscription,
+            counts: SessionCounts::default(),
+            feed,
+            queue: VecDeque::with_capacity(QUEUE_FRAMES),
+            ticks: None,
+            yielded_at: None,
+            closed: false,
+            gone: false,
+            body_waker: None,
+            room_waker: None,
+        })))
+    }
+
+    /// The response body that sends this outbox; `close_signal` is dropped with it.
+    pub fn body(&self, close_signal: BoxBody) -> Body {
+        Body {
+            outbox: Rc::clone(&self.0),
+            next_tick: None,
+            _close_signal: close_signal,
+        }
+    }
+
+    /// The subscription and counts. Never held across an await.
+    pub fn state(&self) -> RefMut<'_, Outbox> {
+        self.0.borrow_mut()
+    }
+
+    /// Starts the hot path: from now on the body sends the client its part of every tick.
+    pub fn follow(&self, ticks: Ticks) {
+        let mut outbox = self.0.borrow_mut();
+        outbox.ticks = Some(ticks);
+        outbox.wake_body();
+    }
+
+    /// Queues a frame; the caller made room first (`has_room` or `room`).
+    pub fn push(&self, frame: Bytes) {
+        let mut outbox = self.0.borrow_mut();
+        outbox.queue.push_back(frame);
+        outbox.wake_body();
+    }
+
+    /// Queues the last frame, if any; the body ends once it is sent.
+    pub fn close(&self, last: Option<Bytes>) {
+        let mut outbox = self.0.borrow_mut();
+        outbox.queue.extend(last);
+        outbox.closed = true;
+        outbox.wake_body();
+    }
+
+    pub fn has_room(&self, frames: usize) -> Result<bool, Gone> {
+        let outbox = self.0.borrow();
+        if outbox.gone {
+            return Err(Gone);
+        }
+        Ok(outbox.queue.len() + frames <= QUEUE_FRAMES)
+    }
+
+    /// Waits until `frames` more fit in the queue.
+    pub async fn room(&self, frames: usize) -> Result<(), Gone> {
+        poll_fn(|cx| {
+            if self.has_room(frames)? {
+                return Poll::Ready(Ok(()));
+            }
+            self.0.borrow_mut().room_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Since when the dispatcher has not asked for more after taking a frame: its write buffer
+    /// is full because the client does not read.
+    pub fn stalled_since(&self) -> Option<Instant> {
+        self.0.borrow().yielded_at
+    }
+}
+
+impl Outbox {
+    fn wake_body(&mut self) {
+        if let Some(waker) = self.body_waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// The next frame for the client: the session's first, else the ticks that arrived.
+    fn next_frame(&mut self, next_tick: &mut Option<NextTick>, cx: &mut Context<'_>) -> Next {
+        if let Some(frame) = self.queue.pop_front() {
+            if let Some(waker) = self.room_waker.take() {
+                waker.wake();
+            }
+            return Next::Frame(frame);
+        }
+        if self.closed {
+            return Next::End;
+        }
+        if let Some(ticks) = self.ticks.take() {
+            *next_tick = Some(ReusableBoxFuture::new(receive(ticks)));
+        }
+        // Until a frame or `Pending`, which leaves the dispatcher's waker with the ring.
+        while let Poll::Ready(tick) = self.receive_tick(next_tick, cx) {
+            if let Some(frame) = self.tick_frame(tick) {
+                return Next::Frame(frame);
+            }
+        }
+        Next::Wait
+    }
+
+    /// The next tick, one at a time while the client keeps up. With more than
+    /// `CONFLATE_BACKLOG` ticks behind it, the client is slow: every tick that waits is marked
+    /// pending instead (`Ready(None)`), to go out as one frame of the latest quotes.
+    fn receive_tick(
+        &mut self,
+        next_tick: &mut Option<NextTick>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Arc<Tick>>> {
+        let Some(recv) = next_tick.as_mut() else {
+            return Poll::Pending;
+        };
+        let (result, mut ticks) = ready!(recv.poll(cx));
+        let tick = match result {
+            Ok(tick) if ticks.len() <= CONFLATE_BACKLOG => Some(tick),
+            Ok(tick) => {
+                self.subscription.defer_tick(&tick);
+                self.drain(&mut ticks);
+                None
+            }
+            Err(RecvError::Lagged(_)) => {
+                self.counts.resyncs += 1;
+                self.subscription.defer_all();
+                self.drain(&mut ticks);
+                None
+            }
+            // The feed is gone; the session learns it from the feed's status channel.
+            Err(RecvError::Closed) => {
+                *next_tick = None;
+                return Poll::Pending;
+            }
+        };
+        recv.set(receive(ticks));
+        Poll::Ready(tick)
+    }
+
+    /// Marks every tick waiting in the ring pending.
+    fn drain(&mut self, ticks: &mut Ticks) {
+        loop {
+            match ticks.try_recv() {
+                Ok(tick) => {
+                    self.subscription.defer_tick(&tick);
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    self.counts.resyncs += 1;
+                    self.subscription.defer_all();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// One frame for what arrived: the tick's own frame when nothing waits, else the latest
+    /// state of every pending symbol (conflation).
+    fn tick_frame(&mut self, tick: Option<Arc<Tick>>) -> Option<Bytes> {
+        if let Some(tick) = &tick
+            && self.subscription.has_pending()
+        {
+            self.subscription.defer_tick(tick);
+        }
+        if self.subscription.has_pending() {
+            let latest = self.feed.latest();
+            let batch = self.subscription.take_pending(&latest)?;
+            self.counts.conflated += batch.skipped;
+            self.counts.quotes_out += batch.quotes as u64;
+            return Some(outbound::text(&batch.frame));
+        }
+        let tick = tick?;
+        let Batch { frame, quotes, .. } = self.subscription.take_tick(&tick)?;
+        self.counts.quotes_out += quotes as u64;
+        self.counts
+            .tick_to_send
+            .observe_ms(now_ms().saturating_sub(tick.ts));
+        Some(if quotes == tick.updates.len() {
+            tick.wire
+                .get_or_init(|| outbound::text(&tick.frame))
+                .clone()
+        } else {
+            outbound::text(&frame)
+        })
+    }
+}
+
+enum Next {
+    Frame(Bytes),
+    Wait,
+    End,
+}
+
+async fn receive(mut ticks: Ticks) -> (Result<Arc<Tick>, RecvError>, Ticks) {
+    let result = ticks.recv().await;
+    (result, ticks)
+}
+
+impl MessageBody for Body {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let mut outbox = this.outbox.borrow_mut();
+        outbox.yielded_at = None;
+        match outbox.next_frame(&mut this.next_tick, cx) {
+            Next::Frame(frame) => {
+                outbox.counts.frames_out += 1;
+                outbox.counts.bytes_out += frame.len() as u64;
+                outbox.yielded_at = Some(Instant::now());
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Next::End => Poll::Ready(None),
+            Next::Wait => {
+                if !outbox
+                    .body_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    outbox.body_waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A session that ends, even by a panic, ends the body after what it queued.
+impl Drop for Outlet {
+    fn drop(&mut self) {
+        // Unwinding has released any borrow by now; never panic in a drop regardless.
+        if let Ok(mut outbox) = self.0.try_borrow_mut() {
+            outbox.closed = true;
+            outbox.wake_body();
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        let mut outbox = self.outbox.borrow_mut();
+        outbox.gone = true;
+        if let Some(waker) = outbox.room_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::feed::outlets::Outlets;
+    use crate::feed::symbols::{SymbolId, Universe};
+    use crate::feed::{FeedStatus, Snapshot, Update};
+    use crate::settings::SymbolSettings;
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn update(symbol: SymbolId, seq: u64) -> Update {
+        Update {
+            symbol,
+            seq,
+            ts: seq,
+            json: format!(r#"{{"s":{symbol},"seq":{seq}}}"#).into(),
+        }
+    }
+
+    /// A feed of two symbols.
+    fn feed() -> (Outlets, FeedHandle) {
+        let settings: Vec<SymbolSettings> = ["AAA", "BBB"]
+            .iter()
+            .map(|s| SymbolSettings {
+                symbol: (*s).to_owned(),
+                name: (*s).to_owned(),
+                price: 10.0,
+                volatility: 0.1,
+                drift: 0.0,
+            })
+            .collect();
+        let universe = Arc::new(Universe::new(&settings));
+        let first = Snapshot {
+            tick: 0,
+            quotes: vec![update(0, 0), update(1, 0)],
+            epoch: 1,
+        };
+        let (outlets, _, handle) = Outlets::new(first, FeedStatus::Live, universe);
+        (outlets, handle)
+    }
+
+    /// An outlet following the feed, subscribed to `symbols`, and its body.
+    fn follower(outlets: &Outlets, feed: &FeedHandle, symbols: &[SymbolId]) -> (Outlet, Body) {
+        let outlet = Outlet::new(Subscription::new(2), feed.clone());
+        outlet.state().subscription.add(symbols, &feed.latest());
+        outlet.follow(outlets.ticks.subscribe());
+        let body = outlet.body(BoxBody::new(()));
+        (outlet, body)
+    }
+
+    fn poll(body: &mut Body, wakes: &Arc<Wakes>) -> Poll<Option<Bytes>> {
+        let waker = Waker::from(Arc::clone(wakes));
+        Pin::new(body)
+            .poll_next(&mut Context::from_waker(&waker))
+            .map(|frame| frame.map(|f| f.expect("infallible")))
+    }
+
+    fn frame(poll: Poll<Option<Bytes>>) -> Bytes {
+        match poll {
+            Poll::Ready(Some(frame)) => frame,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// A tick two clients want whole is encoded once: both bodies hand out the same buffer.
+    #[test]
+    fn whole_tick_frame_is_encoded_once_and_shared() {
+        let (outlets, feed) = feed();
+        let (_a, mut a) = follower(&outlets, &feed, &[0, 1]);
+        let (_b, mut b) = follower(&outlets, &feed, &[0, 1]);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut a, &wakes).is_pending());
+        outlets.publish(1, 1, 1, vec![update(0, 1), update(1, 1)]);
+        let one = frame(poll(&mut a, &wakes));
+        let two = frame(poll(&mut b, &wakes));
+        assert_eq!(one.as_ptr(), two.as_ptr(), "the same buffer");
+        assert_eq!(one[0], 0x81, "FIN + text");
+        assert_eq!(
+            &one[2..],
+            br#"{"type":"quotes","quotes":[{"s":0,"seq":1},{"s":1,"seq":1}]}"#
+        );
+    }
+
+    /// A tick without this client's symbols leaves the body waiting on the ring, so the next
+    /// tick wakes it.
+    #[test]
+    fn unwanted_tick_keeps_the_body_registered() {
+        let (outlets, feed) = feed();
+        let (_outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        outlets.publish(1, 1, 1, vec![update(1, 1)]);
+        assert!(poll(&mut body, &wakes).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+        outlets.publish(2, 2, 1, vec![update(0, 2)]);
+        assert!(
+            wakes.0.load(Ordering::SeqCst) > before,
+            "woken by the wanted tick"
+        );
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":2}]}"#));
+    }
+
+    /// The body leaves a timestamp when it hands out a frame, cleared when asked for the next;
+    /// the session's frames go before ticks; the body ends after the Close.
+    #[test]
+    fn stall_timestamp_queue_order_and_end() {
+        let (outlets, feed) = feed();
+        let (outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let wakes = Arc::new(Wakes::default());
+        outlets.publish(1, 1, 1, vec![update(0, 1)]);
+        outlet.push(outbound::text("first"));
+        assert_eq!(frame(poll(&mut body, &wakes)), outbound::text("first"));
+        assert!(outlet.stalled_since().is_some());
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":1}]}"#));
+        assert!(poll(&mut body, &wakes).is_pending());
+        assert!(outlet.stalled_since().is_none());
+        outlet.close(Some(outbound::close(Some((1001, "bye")))));
+        assert_eq!(frame(poll(&mut body, &wakes))[0], 0x88);
+        assert_eq!(poll(&mut body, &wakes), Poll::Ready(None));
+    }
+
+    /// More than `CONFLATE_BACKLOG` ticks behind, what waits goes out as one frame of the
+    /// latest quotes, the skipped updates counted.
+    #[test]
+    fn backlog_is_conflated() {
+        let (outlets, feed) = feed();
+        let (outlet, mut body) = follower(&outlets, &feed, &[0, 1]);
+        let wakes = Arc::new(Wakes::default());
+        let n = CONFLATE_BACKLOG as u64 + 5;
+        for seq in 1..=n {
+            outlets.publish(seq, seq, 1, vec![update(0, seq), update(1, seq)]);
+        }
+        let conflated = frame(poll(&mut body, &wakes));
+        let latest = format!(r#"[{{"s":0,"seq":{n}}},{{"s":1,"seq":{n}}}]}}"#);
+        assert!(conflated.ends_with(latest.as_bytes()));
+        assert!(
+            poll(&mut body, &wakes).is_pending(),
+            "nothing older follows"
+        );
+        assert_eq!(outlet.state().counts.conflated, 2 * (n - 1));
+    }
+}
