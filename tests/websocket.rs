@@ -50,10 +50,12 @@ async fn welcome_describes_session() {
             version,
             session_id,
             symbols,
+            symbol_count,
             heartbeat_interval_ms,
             idle_timeout_ms,
             node,
         } => {
+            assert_eq!(symbol_count, app.symbol_count().await);
             assert_eq!(version, 1);
             assert!(!node.is_empty(), "welcome names the node");
             assert!(!session_id.is_empty());

@@ -20,6 +20,8 @@ const RATE_SPAN_MS = 5_000;
 const LATENCY_SPAN_MS = 60_000;
 const REFRESH_MS = 250;
 const NOTICE_MS = 4_000;
+/** How long typing pauses before the picker searches a large universe. */
+const SEARCH_DELAY_MS = 150;
 
 const $ = (selector) => document.querySelector(selector);
 const rootStyle = getComputedStyle(document.documentElement);
@@ -27,8 +29,9 @@ const cssColor = (name) => rootStyle.getPropertyValue(name).trim();
 
 let symbols = loadSymbols();
 let selected = null;
-/** Every symbol the server knows, from `welcome`. */
+/** Every symbol the server knows, from `welcome`; empty for a large universe (searched instead). */
 let known = [];
+let searchTimer = 0;
 let names = new Map();
 const latest = new Map();
 /** Per symbol, the newest quote not painted yet; `live` is false for snapshots. */
@@ -81,9 +84,11 @@ function handle(message) {
 
 /** A new session starts with no subscription: subscribe to what the page remembers. */
 function welcomed(welcome) {
-  known = welcome.symbols;
-  const stillKnown = symbols.filter((s) => known.includes(s));
-  if (stillKnown.length !== symbols.length) setSymbols(stillKnown);
+  known = welcome.symbols ?? [];
+  if (known.length) {
+    const stillKnown = symbols.filter((s) => known.includes(s));
+    if (stillKnown.length !== symbols.length) setSymbols(stillKnown);
+  }
   if (symbols.length) connection.send({ op: "subscribe", symbols });
   fillPicker();
   if (!names.size) loadNames();
@@ -151,6 +156,9 @@ function addSymbol(typed) {
     notify(`unknown symbol: ${symbol}`);
     return;
   }
+  // A stale notice (a failed add) must not linger next to a successful one.
+  clearTimeout(noticeTimer);
+  $("#notice").textContent = "";
   if (!symbols.includes(symbol)) {
     setSymbols([...symbols, symbol]);
     // While disconnected the next welcome subscribes to it.
@@ -169,9 +177,15 @@ function removeSymbol(symbol) {
 
 async function loadNames() {
   try {
-    const response = await fetch("/api/symbols");
-    if (!response.ok) return;
-    names = new Map((await response.json()).map((s) => [s.symbol, s.name]));
+    // A small universe in one request; a large one only for the symbols on the board.
+    const queries = known.length
+      ? ["/api/symbols"]
+      : symbols.map((s) => `/api/symbols?q=${encodeURIComponent(s)}&limit=1`);
+    for (const query of queries) {
+      const response = await fetch(query);
+      if (!response.ok) return;
+      for (const s of await response.json()) names.set(s.symbol, s.name);
+    }
   } catch {
     // Server unreachable: the next welcome tries again.
     return;
@@ -181,8 +195,8 @@ async function loadNames() {
   showSelected();
 }
 
-function fillPicker() {
-  const options = known.map((symbol) => {
+function fillPicker(list = known) {
+  const options = list.map((symbol) => {
     const option = document.createElement("option");
     option.value = symbol;
     option.label = names.get(symbol) ?? symbol;
@@ -191,11 +205,30 @@ function fillPicker() {
   $("#known-symbols").replaceChildren(...options);
 }
 
+/** Searches the server's universe as the user types, when `welcome` did not list it. */
+async function searchPicker(text) {
+  if (known.length || !text.trim()) return;
+  try {
+    const response = await fetch(`/api/symbols?q=${encodeURIComponent(text.trim())}&limit=20`);
+    if (!response.ok) return;
+    const found = await response.json();
+    for (const s of found) names.set(s.symbol, s.name);
+    fillPicker(found.map((s) => s.symbol));
+  } catch {
+    // Offline: the next keystroke tries again.
+  }
+}
+
 function notify(text) {
   clearTimeout(noticeTimer);
   $("#notice").textContent = text;
   noticeTimer = setTimeout(() => ($("#notice").textContent = ""), NOTICE_MS);
 }
+
+$("#symbol-input").addEventListener("input", (event) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => searchPicker(event.target.value), SEARCH_DELAY_MS);
+});
 
 $("#picker").addEventListener("submit", (event) => {
   event.preventDefault();

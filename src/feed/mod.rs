@@ -61,6 +61,51 @@ pub struct Tick {
     /// `frame` as a whole WebSocket frame, encoded by the first session that sends it and shared
     /// by the others.
     pub wire: OnceLock<Bytes>,
+    /// Where each symbol's updates are in `updates`, built by the first session that asks and
+    /// shared by the others: a session watching a few symbols finds them without scanning.
+    pub by_symbol: OnceLock<TickIndex>,
+}
+
+/// The updates of a tick by symbol: `first[id]` is the position of the symbol's first update
+/// (`NO_UPDATE` if it did not move), `next[i]` that of the same symbol's next one (a cluster
+/// edge may fold several updates of one symbol into a tick).
+#[derive(Debug)]
+pub struct TickIndex {
+    first: Vec<u32>,
+    next: Vec<u32>,
+}
+
+const NO_UPDATE: u32 = u32::MAX;
+
+impl Tick {
+    /// The updates of symbol `id` in this tick, oldest first.
+    pub fn updates_of(&self, id: SymbolId) -> impl Iterator<Item = &Update> {
+        let index = self.by_symbol.get_or_init(|| TickIndex::new(self));
+        let mut at = index.first.get(id).copied().unwrap_or(NO_UPDATE);
+        std::iter::from_fn(move || {
+            let update = self.updates.get(at as usize)?;
+            at = index.next[at as usize];
+            Some(update)
+        })
+    }
+}
+
+impl TickIndex {
+    fn new(tick: &Tick) -> Self {
+        let universe = tick.updates.iter().map(|u| u.symbol + 1).max().unwrap_or(0);
+        let mut first = vec![NO_UPDATE; universe];
+        let mut last = vec![NO_UPDATE; universe];
+        let mut next = vec![NO_UPDATE; tick.updates.len()];
+        for (i, u) in tick.updates.iter().enumerate() {
+            let i = i as u32;
+            match last[u.symbol] {
+                NO_UPDATE => first[u.symbol] = i,
+                previous => next[previous as usize] = i,
+            }
+            last[u.symbol] = i;
+        }
+        Self { first, next }
+    }
 }
 
 /// The latest quote of every symbol after tick `tick`.

@@ -1,4 +1,4 @@
-//! The symbol universe (fixed at start-up) and per-connection subscription sets over it.
+//! The symbol universe, fixed at start-up: lookup, request resolution and search.
 
 use std::collections::{HashMap, HashSet};
 
@@ -171,61 +171,6 @@ impl Universe {
     }
 }
 
-/// The symbols one connection is subscribed to.
-#[derive(Debug, Clone)]
-pub struct SymbolSet {
-    members: Vec<bool>,
-    len: usize,
-}
-
-impl SymbolSet {
-    pub fn empty(universe_len: usize) -> Self {
-        Self {
-            members: vec![false; universe_len],
-            len: 0,
-        }
-    }
-
-    pub fn contains(&self, id: SymbolId) -> bool {
-        self.members[id]
-    }
-
-    /// Adds `id`; true when it was not a member before.
-    pub fn insert(&mut self, id: SymbolId) -> bool {
-        let added = !std::mem::replace(&mut self.members[id], true);
-        self.len += usize::from(added);
-        added
-    }
-
-    /// Removes `id`; true when it was a member.
-    pub fn remove(&mut self, id: SymbolId) -> bool {
-        let removed = std::mem::replace(&mut self.members[id], false);
-        self.len -= usize::from(removed);
-        removed
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    #[cfg(test)]
-    pub fn is_all(&self) -> bool {
-        self.len == self.members.len()
-    }
-
-    /// Members in universe order.
-    pub fn iter(&self) -> impl Iterator<Item = SymbolId> + '_ {
-        self.members
-            .iter()
-            .enumerate()
-            .filter_map(|(id, &member)| member.then_some(id))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,16 +249,5 @@ mod tests {
         let r = u.resolve(&names);
         assert_eq!(r.unknown, unknown);
         assert_eq!(r.ids, vec![0, 1, 2]);
-    }
-
-    /// The set's length tracks inserts and removes, including repeated ones.
-    #[test]
-    fn symbol_set_counts_members() {
-        let mut set = SymbolSet::empty(3);
-        assert!(set.insert(2) && !set.insert(2) && set.insert(0));
-        assert_eq!((set.len(), set.is_all()), (2, false));
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 2]);
-        assert!(set.remove(2) && !set.remove(2));
-        assert_eq!(set.len(), 1);
     }
 }

@@ -14,6 +14,8 @@ use serde_json::Value;
 use quote::Quote;
 
 pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest universe `welcome` lists whole; a larger one is only counted.
+pub const WELCOME_SYMBOLS_MAX: usize = 256;
 /// The `Sec-WebSocket-Protocol` value the server selects when a client offers it.
 pub const SUBPROTOCOL: &str = "ticker.v1";
 
@@ -41,7 +43,13 @@ pub enum ServerMessage {
     Welcome {
         version: u32,
         session_id: String,
+        /// Every symbol, when the universe has at most [`WELCOME_SYMBOLS_MAX`]; else empty and
+        /// left out: a client searches `GET /api/symbols?q=` instead.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         symbols: Vec<String>,
+        /// How many symbols the server has.
+        #[serde(default)]
+        symbol_count: usize,
         heartbeat_interval_ms: u64,
         idle_timeout_ms: u64,
         /// Which server node this connection is on (`server.node_id`).
@@ -253,6 +261,7 @@ mod tests {
             version: 1,
             session_id: "s1".into(),
             symbols: vec!["AAPL".into()],
+            symbol_count: 1,
             heartbeat_interval_ms: 5000,
             idle_timeout_ms: 15000,
             node: "edge-1".into(),
@@ -260,7 +269,8 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),
             json!({"type":"welcome","version":1,"session_id":"s1","symbols":["AAPL"],
-                   "heartbeat_interval_ms":5000,"idle_timeout_ms":15000,"node":"edge-1"})
+                   "symbol_count":1,"heartbeat_interval_ms":5000,"idle_timeout_ms":15000,
+                   "node":"edge-1"})
         );
         let stale = ServerMessage::Status {
             feed: Liveness::Stale,

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use crate::access::rate::{Decision, MessageRate, Rate};
 use crate::feed::{FeedHandle, FeedStatus, Snapshot, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
-use crate::protocol::{ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage};
+use crate::protocol::{
+    ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage, WELCOME_SYMBOLS_MAX,
+};
 use crate::session::body::{Gone, Outlet};
 use crate::session::heartbeat::{Beat, Heartbeat, overslept, stall_tolerance};
 use crate::session::inbound::{Inbound, Reassembly, reason};
@@ -397,10 +399,16 @@ impl Session {
     }
 
     fn send_welcome(&mut self) {
+        let universe = self.ctx.feed.universe();
         let welcome = ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
             session_id: self.id.clone(),
-            symbols: self.ctx.feed.universe().names(),
+            symbols: if universe.len() <= WELCOME_SYMBOLS_MAX {
+                universe.names()
+            } else {
+                Vec::new()
+            },
+            symbol_count: universe.len(),
             heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms.ms(),
             idle_timeout_ms: self.ctx.ws.idle_timeout_ms.ms(),
             node: self.ctx.node.to_string(),

@@ -6,20 +6,44 @@
 //! the connection drains, one frame carries the latest state of every pending symbol. A slow
 //! client thus costs at most one flag per subscribed symbol, sees fewer updates (a `seq` gap tells
 //! it so), and never stale prices.
+//!
+//! State costs what the client watches, not what the server lists: one entry per subscribed
+//! symbol (its last seq and whether it is pending), sorted by id, and a by-id index only when
+//! the subscription covers a large part of the universe. Per tick, a session watching fewer
+//! symbols than moved looks its own symbols up in the tick's shared index; one watching more
+//! (or all) walks the tick.
 
 use bytestring::ByteString;
 
-use crate::feed::symbols::{SymbolId, SymbolSet};
+use crate::feed::symbols::SymbolId;
 use crate::feed::{Snapshot, Tick, Update};
 use crate::protocol::{QuotesKind, quotes_frame};
 
+/// A subscription over more than 1/`DENSE_SHARE` of the universe keeps a by-id index (4 bytes a
+/// symbol of the universe) for lookups in O(1); a smaller one binary-searches its entries.
+const DENSE_SHARE: usize = 8;
+/// No entry for this symbol in the by-id index.
+const ABSENT: u32 = u32::MAX;
+
+/// One subscribed symbol.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The highest seq sent, so a symbol's seq never goes backwards on a connection.
+    last_seq: u64,
+    id: u32,
+    /// An update is waiting for the connection to drain.
+    pending: bool,
+}
+
 #[derive(Debug)]
 pub struct Subscription {
-    subscribed: SymbolSet,
-    /// The highest seq sent per symbol, so a symbol's seq never goes backwards on a connection.
-    last_seq: Vec<u64>,
-    /// Subscribed symbols with updates not yet sent, waiting for the connection to drain.
-    pending: SymbolSet,
+    universe_len: usize,
+    /// Sorted by id, the order quotes go out in.
+    entries: Vec<Entry>,
+    /// Position in `entries` by id; only for large subscriptions (see `DENSE_SHARE`).
+    index: Option<Vec<u32>>,
+    /// How many entries are pending.
+    pending: usize,
 }
 
 /// A frame ready to send and how many quotes it carries.
@@ -34,96 +58,153 @@ pub struct Batch {
 impl Subscription {
     pub fn new(universe_len: usize) -> Self {
         Self {
-            subscribed: SymbolSet::empty(universe_len),
-            last_seq: vec![0; universe_len],
-            pending: SymbolSet::empty(universe_len),
+            universe_len,
+            entries: Vec::new(),
+            index: None,
+            pending: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.subscribed.len()
+        self.entries.len()
     }
 
     pub fn contains(&self, id: SymbolId) -> bool {
-        self.subscribed.contains(id)
+        self.find(id).is_some()
     }
 
     /// Subscribed symbols in universe order.
     pub fn symbols(&self) -> impl Iterator<Item = SymbolId> + '_ {
-        self.subscribed.iter()
+        self.entries.iter().map(|e| e.id as SymbolId)
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+        self.pending > 0
+    }
+
+    fn find(&self, id: SymbolId) -> Option<usize> {
+        match &self.index {
+            Some(index) => index
+                .get(id)
+                .copied()
+                .filter(|&at| at != ABSENT)
+                .map(|at| at as usize),
+            None => self
+                .entries
+                .binary_search_by_key(&(id as u32), |e| e.id)
+                .ok(),
+        }
+    }
+
+    /// After entries were added or removed: the by-id index exists exactly when it pays.
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() * DENSE_SHARE > self.universe_len).then(|| {
+            let mut index = vec![ABSENT; self.universe_len];
+            for (at, e) in self.entries.iter().enumerate() {
+                index[e.id as usize] = at as u32;
+            }
+            index
+        });
     }
 
     /// Subscribes to `ids` and returns the snapshot frame of those that are new, if any.
     pub fn add(&mut self, ids: &[SymbolId], snapshot: &Snapshot) -> Option<Batch> {
-        let added: Vec<SymbolId> = ids
+        let mut added: Vec<SymbolId> = ids
             .iter()
             .copied()
-            .filter(|&id| self.subscribed.insert(id))
+            .filter(|&id| self.find(id).is_none())
             .collect();
+        added.sort_unstable();
+        added.dedup();
         if added.is_empty() {
             return None;
         }
-        for &id in &added {
-            self.last_seq[id] = self.last_seq[id].max(snapshot.quotes[id].seq);
-            self.pending.remove(id);
-        }
+        self.entries.extend(added.iter().map(|&id| Entry {
+            last_seq: snapshot.quotes[id].seq,
+            id: id as u32,
+            pending: false,
+        }));
+        self.entries.sort_unstable_by_key(|e| e.id);
+        self.reindex();
+        // The snapshot lists them in the order the client asked for them.
+        let mut listed = std::collections::HashSet::new();
+        let requested: Vec<SymbolId> = ids
+            .iter()
+            .copied()
+            .filter(|id| added.binary_search(id).is_ok() && listed.insert(*id))
+            .collect();
         let frame = quotes_frame(
             QuotesKind::Snapshot,
-            added.iter().map(|&id| &*snapshot.quotes[id].json),
+            requested.iter().map(|&id| &*snapshot.quotes[id].json),
         );
         Some(Batch {
             frame,
-            quotes: added.len(),
+            quotes: requested.len(),
             skipped: 0,
         })
     }
 
     /// Unsubscribes from `ids`; nothing pending for them is sent afterwards.
     pub fn remove(&mut self, ids: &[SymbolId]) {
+        let before = self.entries.len();
         for &id in ids {
-            self.subscribed.remove(id);
-            self.pending.remove(id);
+            if let Some(at) = self.find(id) {
+                self.entries[at].id = ABSENT;
+            }
+        }
+        self.entries.retain(|e| e.id != ABSENT);
+        if self.entries.len() != before {
+            self.pending = self.entries.iter().filter(|e| e.pending).count();
+            self.reindex();
         }
     }
 
-    /// How many quotes of `tick` this client still needs.
-    pub fn wanted(&self, tick: &Tick) -> usize {
-        tick.updates.iter().filter(|u| self.wants(u)).count()
-    }
-
-    fn wants(&self, u: &Update) -> bool {
-        self.subscribed.contains(u.symbol) && u.seq > self.last_seq[u.symbol]
+    /// The updates of `tick` this client still needs, as (entry, update) in the order they go
+    /// out: by walking the tick, or, when this client watches fewer symbols than moved, by
+    /// looking its own symbols up in the tick's shared index.
+    fn wanted<'t>(&self, tick: &'t Tick) -> Vec<(usize, &'t Update)> {
+        let mut wanted = Vec::new();
+        if self.entries.len() < tick.updates.len() {
+            for (at, e) in self.entries.iter().enumerate() {
+                let mut last = e.last_seq;
+                for u in tick.updates_of(e.id as SymbolId) {
+                    if u.seq > last {
+                        last = u.seq;
+                        wanted.push((at, u));
+                    }
+                }
+            }
+        } else {
+            for u in &tick.updates {
+                if let Some(at) = self.find(u.symbol)
+                    && u.seq > self.entries[at].last_seq
+                {
+                    wanted.push((at, u));
+                }
+            }
+        }
+        wanted
     }
 
     /// The frame for `tick` when the connection has room: the shared frame when this client
     /// wants all of it, else one joined from the quotes it wants. Marks them sent.
     pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
-        let quotes = self.wanted(tick);
-        let frame = if quotes == 0 {
+        let wanted = self.wanted(tick);
+        if wanted.is_empty() {
             return None;
-        } else if quotes == tick.updates.len() {
+        }
+        let frame = if wanted.len() == tick.updates.len() {
             tick.frame.clone()
         } else {
-            quotes_frame(
-                QuotesKind::Quotes,
-                tick.updates
-                    .iter()
-                    .filter(|u| self.wants(u))
-                    .map(|u| &*u.json),
-            )
+            quotes_frame(QuotesKind::Quotes, wanted.iter().map(|(_, u)| &*u.json))
         };
-        for u in &tick.updates {
-            if self.subscribed.contains(u.symbol) {
-                self.last_seq[u.symbol] = self.last_seq[u.symbol].max(u.seq);
-            }
+        for &(at, u) in &wanted {
+            let entry = &mut self.entries[at];
+            entry.last_seq = entry.last_seq.max(u.seq);
         }
         Some(Batch {
             frame,
-            quotes,
+            quotes: wanted.len(),
             skipped: 0,
         })
     }
@@ -131,64 +212,66 @@ impl Subscription {
     /// The connection is full: remember which of `tick`'s symbols changed instead of queueing
     /// the tick. Returns how many quotes were deferred.
     pub fn defer_tick(&mut self, tick: &Tick) -> usize {
-        let mut deferred = 0;
-        for u in &tick.updates {
-            if self.wants(u) {
-                self.pending.insert(u.symbol);
-                deferred += 1;
+        let wanted = self.wanted(tick);
+        for &(at, _) in &wanted {
+            let entry = &mut self.entries[at];
+            if !std::mem::replace(&mut entry.pending, true) {
+                self.pending += 1;
             }
         }
-        deferred
+        wanted.len()
     }
 
     /// Marks every subscribed symbol pending (after missing ticks altogether).
     pub fn defer_all(&mut self) {
-        for id in self.subscribed.iter().collect::<Vec<_>>() {
-            self.pending.insert(id);
+        for entry in &mut self.entries {
+            entry.pending = true;
         }
+        self.pending = self.entries.len();
     }
 
     /// Updates of pending symbols the client has not received: what a session that ends now
     /// leaves undelivered.
     pub fn undelivered(&self, latest: &Snapshot) -> u64 {
-        self.pending
+        self.entries
             .iter()
-            .map(|id| latest.quotes[id].seq.saturating_sub(self.last_seq[id]))
+            .filter(|e| e.pending)
+            .map(|e| latest.quotes[e.id as usize].seq.saturating_sub(e.last_seq))
             .sum()
     }
 
     /// Updates of every subscribed symbol the client has not received: what a client stuck
     /// behind a full connection loses, counting those still waiting in the feed's ring.
     pub fn missed(&self, latest: &Snapshot) -> u64 {
-        self.subscribed
+        self.entries
             .iter()
-            .map(|id| latest.quotes[id].seq.saturating_sub(self.last_seq[id]))
+            .map(|e| latest.quotes[e.id as usize].seq.saturating_sub(e.last_seq))
             .sum()
     }
 
     /// The connection drained: one frame with the latest state of every pending symbol that
     /// changed since it was last sent. Clears the pending set.
     pub fn take_pending(&mut self, latest: &Snapshot) -> Option<Batch> {
-        let changed: Vec<SymbolId> = self
-            .pending
-            .iter()
-            .filter(|&id| latest.quotes[id].seq > self.last_seq[id])
-            .collect();
-        self.pending = SymbolSet::empty(self.last_seq.len());
+        if self.pending == 0 {
+            return None;
+        }
+        self.pending = 0;
+        let mut skipped = 0;
+        let mut changed = Vec::new();
+        for entry in self.entries.iter_mut().filter(|e| e.pending) {
+            entry.pending = false;
+            let quote = &latest.quotes[entry.id as usize];
+            if quote.seq > entry.last_seq {
+                skipped += quote.seq - entry.last_seq - 1;
+                entry.last_seq = quote.seq;
+                changed.push(&*quote.json);
+            }
+        }
         if changed.is_empty() {
             return None;
         }
-        let mut skipped = 0;
-        for &id in &changed {
-            skipped += latest.quotes[id].seq - self.last_seq[id] - 1;
-            self.last_seq[id] = latest.quotes[id].seq;
-        }
-        let frame = quotes_frame(
-            QuotesKind::Quotes,
-            changed.iter().map(|&id| &*latest.quotes[id].json),
-        );
         Some(Batch {
-            frame,
+            frame: quotes_frame(QuotesKind::Quotes, changed.iter().copied()),
             quotes: changed.len(),
             skipped,
         })
@@ -216,6 +299,7 @@ mod tests {
             updates,
             frame,
             wire: Default::default(),
+            by_symbol: Default::default(),
         }
     }
 
@@ -322,5 +406,48 @@ mod tests {
             "nothing changed"
         );
         assert!(!sub.has_pending());
+    }
+
+    /// A client watching a few symbols of a large universe gets exactly its symbols' updates,
+    /// several of one symbol in one tick included, in order, and holds no state per symbol of
+    /// the universe.
+    #[test]
+    fn few_symbols_of_a_large_universe() {
+        let universe = 10_000;
+        let mut sub = Subscription::new(universe);
+        sub.add(&[9_000, 7, 7], &snapshot(&vec![0; universe]));
+        assert_eq!(sub.len(), 2);
+        assert!(sub.index.is_none(), "no by-id index for two symbols");
+        let mut updates: Vec<Update> = (0..5_000).map(|id| update(id * 2, 1)).collect();
+        updates.push(update(7, 2)); // 7 (odd) moves at the end of the tick, to seq 2
+        let out = sub.take_tick(&tick(1, updates)).unwrap();
+        assert_eq!(
+            &*out.frame,
+            r#"{"type":"quotes","quotes":[{"s":7,"seq":2},{"s":9000,"seq":1}]}"#,
+        );
+        let out = sub
+            .take_tick(&tick(2, vec![update(7, 3), update(7, 4), update(8, 1)]))
+            .unwrap();
+        assert_eq!(
+            &*out.frame,
+            r#"{"type":"quotes","quotes":[{"s":7,"seq":3},{"s":7,"seq":4}]}"#
+        );
+        assert_eq!(sub.symbols().collect::<Vec<_>>(), vec![7, 9_000]);
+    }
+
+    /// A subscription to most of the universe keeps a by-id index and drops it when it shrinks.
+    #[test]
+    fn large_subscriptions_index_by_id() {
+        let mut sub = Subscription::new(16);
+        let all: Vec<SymbolId> = (0..16).collect();
+        sub.add(&all, &snapshot(&[0; 16]));
+        assert!(sub.index.is_some());
+        sub.remove(&all[1..]);
+        assert!(sub.index.is_none());
+        assert!(sub.contains(0) && !sub.contains(1));
+        let out = sub
+            .take_tick(&tick(1, vec![update(0, 1), update(1, 1)]))
+            .unwrap();
+        assert_eq!(out.quotes, 1);
     }
 }
