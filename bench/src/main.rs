@@ -14,6 +14,7 @@ mod push;
 mod scan;
 mod stats;
 mod universe;
+mod zipf;
 
 use std::process::ExitCode;
 

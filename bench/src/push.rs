@@ -34,6 +34,12 @@ pub struct PushArgs {
     /// Clients to connect.
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
+    /// Instead of `--path`: each client subscribes to this many symbols of the server's
+    /// universe, drawn with Zipf-like popularity (1/rank), seeded by `--zipf-seed`.
+    #[arg(long)]
+    pub symbols_per_client: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub zipf_seed: u64,
     /// Connections opened per second.
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
@@ -121,7 +127,7 @@ pub async fn run(args: PushArgs) -> Result<(), BenchError> {
     let stop = CancellationToken::new();
     let slow_clients = (args.clients as f64 * args.slow_share).round() as usize;
 
-    connect_all(&args, slow_clients, &counters, &latency, &stop).await;
+    connect_all(&args, slow_clients, &counters, &latency, &stop).await?;
     progress(&format!("warming up for {} s", args.warmup_secs));
     tokio::time::sleep(Duration::from_secs(args.warmup_secs)).await;
 
@@ -172,11 +178,20 @@ async fn connect_all(
     counters: &Arc<Counters>,
     latency: &Arc<Histogram>,
     stop: &CancellationToken,
-) {
+) -> Result<(), BenchError> {
     let scanner = Arc::new(Scanner::default());
     let batch_every = Duration::from_millis(10);
     let per_batch = (args.connect_rate as usize / 100).max(1);
     let mut batches = tokio::time::interval(batch_every);
+    // A realistic mix: the server's universe, ranked by (seeded) popularity.
+    let mut mix = match args.symbols_per_client {
+        Some(_) => {
+            let universe = crate::zipf::universe(args.addr[0]).await?;
+            let popularity = crate::zipf::Popularity::new(universe.len(), args.zipf_seed);
+            Some((universe, popularity))
+        }
+        None => None,
+    };
     let mut started = 0;
     while started < args.clients {
         batches.tick().await;
@@ -191,7 +206,18 @@ async fn connect_all(
             let client = Client {
                 server,
                 source,
-                url: format!("ws://{server}{}", args.path),
+                url: match &mut mix {
+                    Some((universe, popularity)) => {
+                        let k = args.symbols_per_client.unwrap_or(1);
+                        let names: Vec<&str> = popularity
+                            .pick(k)
+                            .into_iter()
+                            .map(|rank| universe[rank].as_str())
+                            .collect();
+                        format!("ws://{server}/ws?symbols={}", names.join(","))
+                    }
+                    None => format!("ws://{server}{}", args.path),
+                },
                 slow: is_slow(started, slow_clients, args.clients),
                 slow_ping: Duration::from_secs(args.slow_ping_secs),
                 counters: counters.clone(),
@@ -217,7 +243,7 @@ async fn connect_all(
             args.clients
         ));
         if held + failed >= args.clients as u64 || Instant::now() > deadline {
-            break;
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -465,6 +491,14 @@ impl Report {
         row("malformed frames", self.malformed.to_string());
         row("server CPU (cores)", opt(self.server_cpu_cores, 2));
         row(
+            "server CPU µs/quote",
+            opt(
+                self.server_cpu_cores
+                    .map(|c| c * self.secs * 1e6 / self.quotes.max(1) as f64),
+                2,
+            ),
+        );
+        row(
             "server CPU per frame (µs)",
             opt(self.server_cpu_us_per_frame, 2),
         );
@@ -499,6 +533,7 @@ impl Report {
             "malformed": self.malformed,
             "server_cpu_cores": self.server_cpu_cores,
             "server_cpu_us_per_frame": self.server_cpu_us_per_frame,
+            "server_cpu_us_per_quote": self.server_cpu_cores.map(|c| c * self.secs * 1e6 / self.quotes.max(1) as f64),
             "server_rss_bytes": self.server_rss_bytes,
             "server_rss_per_conn_bytes": self.server_rss_per_conn,
         })
