@@ -61,6 +61,9 @@ pub struct Tick {
     /// `frame` as a whole WebSocket frame, encoded by the first session that sends it and shared
     /// by the others.
     pub wire: OnceLock<Bytes>,
+    /// `frame` compressed without context (permessage-deflate, RSV1 set), likewise encoded once
+    /// and shared by every client that agreed on it.
+    pub deflated: OnceLock<Bytes>,
 }
 
 /// The latest quote of every symbol after tick `tick`.

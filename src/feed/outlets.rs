@@ -80,6 +80,7 @@ impl Outlets {
             updates,
             frame,
             wire: OnceLock::new(),
+            deflated: OnceLock::new(),
         };
         let _ = self.ticks.send(Arc::new(tick));
     }

@@ -216,6 +216,7 @@ mod tests {
             updates,
             frame,
             wire: Default::default(),
+            deflated: Default::default(),
         }
     }
 
