@@ -219,7 +219,7 @@ pub struct WsSettings {
     /// each tick's whole frame once and sends the same bytes to every client that takes it, so
     /// compression costs CPU per tick, not per client, at the price of no context takeover
     /// between messages; `per_connection` keeps a compressor per client (better ratios, CPU and
-    /// about 300 KiB of memory per client); `off` never negotiates it.
+    /// about 250 KiB of memory per client); `off` never negotiates it.
     pub compression: Compression,
 }
 
