@@ -61,6 +61,9 @@ pub struct Tick {
     /// `frame` as a whole WebSocket frame, encoded by the first session that sends it and shared
     /// by the others.
     pub wire: OnceLock<Bytes>,
+    /// `frame` compressed without context (permessage-deflate, RSV1 set), likewise encoded once
+    /// and shared by every client that agreed on it.
+    pub deflated: OnceLock<Bytes>,
     /// Where each symbol's updates are in `updates`, built by the first session that asks and
     /// shared by the others: a session watching a few symbols finds them without scanning.
     pub by_symbol: OnceLock<TickIndex>,

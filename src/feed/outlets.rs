@@ -81,6 +81,7 @@ impl Outlets {
             frame,
             wire: OnceLock::new(),
             by_symbol: OnceLock::new(),
+            deflated: OnceLock::new(),
         };
         let _ = self.ticks.send(Arc::new(tick));
     }

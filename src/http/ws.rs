@@ -20,7 +20,8 @@ use crate::http::connection::{Guard, announces_body};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::protocol::SUBPROTOCOL;
-use crate::session::frame_guard::FrameGuard;
+use crate::session::extension::{self, Deflate};
+use crate::session::frame_guard::{FrameGuard, Marks};
 use crate::session::{self, SessionParams};
 
 #[derive(Deserialize)]
@@ -66,10 +67,19 @@ fn accept(
     let permit = state
         .admission
         .admit_session(client, counted, Instant::now())?;
-    let body = guard_frames(req, body, state.session.ws.max_message_bytes);
+    let deflate = negotiate_deflate(req, state);
+    let marks = deflate.map(|_| Marks::default());
+    let body = guard_frames(req, body, state.session.ws.max_message_bytes, marks.clone());
     // Only actix-ws's inbound side is used: `session::start` replaces the response's body.
-    let (response, _, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
+    let (mut response, _, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
+    if let Some(agreed) = &deflate {
+        let value = header::HeaderValue::from_str(&agreed.response())
+            .expect("the extension answer is ASCII");
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
     let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
     if let Some(guard) = req.conn_data::<Rc<Guard>>() {
         guard.became_session();
@@ -91,6 +101,7 @@ fn accept(
                     .collect()
             })
             .unwrap_or_default(),
+        deflate: deflate.zip(marks),
     };
     let (response, session) = session::start(state.session.clone(), params, response, frames);
     actix_web::rt::spawn(state.sessions.track_future(async move {
@@ -100,10 +111,25 @@ fn accept(
     Ok(response)
 }
 
-/// Puts a `FrameGuard` between the connection and actix-ws's parser.
-fn guard_frames(req: &HttpRequest, body: web::Payload, max: usize) -> web::Payload {
+/// The permessage-deflate offer accepted, if any (`ws.compression`; docs/protocol.md).
+fn negotiate_deflate(req: &HttpRequest, state: &AppState) -> Option<Deflate> {
+    let offers = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .filter_map(|value| value.to_str().ok());
+    extension::negotiate(offers, state.session.ws.compression)
+}
+
+/// Puts a `FrameGuard` between the connection and actix-ws's parser; `marks` when
+/// permessage-deflate was agreed.
+fn guard_frames(
+    req: &HttpRequest,
+    body: web::Payload,
+    max: usize,
+    marks: Option<Marks>,
+) -> web::Payload {
     let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
-        Box::pin(FrameGuard::new(body.into_inner(), max));
+        Box::pin(FrameGuard::new(body.into_inner(), max, marks));
     let mut raw = dev::Payload::Stream { payload: guarded };
     web::Payload::from_request(req, &mut raw)
         .now_or_never()

@@ -25,6 +25,7 @@ use std::task::{Context, Poll, Waker, ready};
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
+use bytestring::ByteString;
 use tokio::sync::broadcast::{
     self,
     error::{RecvError, TryRecvError},
@@ -35,7 +36,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use crate::clock::now_ms;
 use crate::feed::{FeedHandle, Tick};
 use crate::metrics::SessionCounts;
-use crate::session::outbound;
+use crate::session::outbound::Encoder;
 use crate::session::subscription::{Batch, Subscription};
 
 /// Frames the session may queue ahead of the client (replies, snapshots, control frames); past
@@ -59,7 +60,10 @@ pub struct Outbox {
     pub counts: SessionCounts,
     feed: FeedHandle,
     /// The session's frames, sent before any tick.
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Queued>,
+    /// Encodes text messages as they are written, so a per-connection compressor sees them in
+    /// the order the client reads them.
+    encoder: Encoder,
     /// Handed over by the session once the client is welcomed and subscribed.
     ticks: Option<Ticks>,
     /// When the body last handed out a frame, if the dispatcher has not asked for the next since.
@@ -69,6 +73,14 @@ pub struct Outbox {
     gone: bool,
     body_waker: Option<Waker>,
     room_waker: Option<Waker>,
+}
+
+/// A frame the session queued.
+enum Queued {
+    /// A text message, encoded (maybe compressed) when it is written.
+    Text(ByteString),
+    /// A whole frame (control frames: never compressed).
+    Frame(Bytes),
 }
 
 /// The session's end of the outbox.
@@ -84,12 +96,13 @@ pub struct Body {
 }
 
 impl Outlet {
-    pub fn new(subscription: Subscription, feed: FeedHandle) -> Self {
+    pub fn new(subscription: Subscription, feed: FeedHandle, encoder: Encoder) -> Self {
         Self(Rc::new(RefCell::new(Outbox {
             subscription,
             counts: SessionCounts::default(),
             feed,
             queue: VecDeque::with_capacity(QUEUE_FRAMES),
+            encoder,
             ticks: None,
             yielded_at: None,
             closed: false,
@@ -120,17 +133,26 @@ impl Outlet {
         outbox.wake_body();
     }
 
-    /// Queues a frame; the caller made room first (`has_room` or `room`).
+    /// Queues a control frame; the caller made room first (`has_room` or `room`).
     pub fn push(&self, frame: Bytes) {
+        self.queue(Queued::Frame(frame));
+    }
+
+    /// Queues a text message; the caller made room first (`has_room` or `room`).
+    pub fn push_text(&self, text: ByteString) {
+        self.queue(Queued::Text(text));
+    }
+
+    fn queue(&self, queued: Queued) {
         let mut outbox = self.0.borrow_mut();
-        outbox.queue.push_back(frame);
+        outbox.queue.push_back(queued);
         outbox.wake_body();
     }
 
     /// Queues the last frame, if any; the body ends once it is sent.
     pub fn close(&self, last: Option<Bytes>) {
         let mut outbox = self.0.borrow_mut();
-        outbox.queue.extend(last);
+        outbox.queue.extend(last.map(Queued::Frame));
         outbox.closed = true;
         outbox.wake_body();
     }
@@ -171,11 +193,14 @@ impl Outbox {
 
     /// The next frame for the client: the session's first, else the ticks that arrived.
     fn next_frame(&mut self, next_tick: &mut Option<NextTick>, cx: &mut Context<'_>) -> Next {
-        if let Some(frame) = self.queue.pop_front() {
+        if let Some(queued) = self.queue.pop_front() {
             if let Some(waker) = self.room_waker.take() {
                 waker.wake();
             }
-            return Next::Frame(frame);
+            return Next::Frame(match queued {
+                Queued::Text(text) => self.encoder.text(text.as_bytes()),
+                Queued::Frame(frame) => frame,
+            });
         }
         if self.closed {
             return Next::End;
@@ -256,7 +281,7 @@ impl Outbox {
             let batch = self.subscription.take_pending(&latest)?;
             self.counts.conflated += batch.skipped;
             self.counts.quotes_out += batch.quotes as u64;
-            return Some(outbound::text(&batch.frame));
+            return Some(self.encoder.text(batch.frame.as_bytes()));
         }
         let tick = tick?;
         let Batch { frame, quotes, .. } = self.subscription.take_tick(&tick)?;
@@ -265,11 +290,9 @@ impl Outbox {
             .tick_to_send
             .observe_ms(now_ms().saturating_sub(tick.ts));
         Some(if quotes == tick.updates.len() {
-            tick.wire
-                .get_or_init(|| outbound::text(&tick.frame))
-                .clone()
+            self.encoder.tick(&tick)
         } else {
-            outbound::text(&frame)
+            self.encoder.text(frame.as_bytes())
         })
     }
 }
@@ -351,6 +374,7 @@ mod tests {
     use crate::feed::outlets::Outlets;
     use crate::feed::symbols::{SymbolId, Universe};
     use crate::feed::{FeedStatus, Snapshot, Update};
+    use crate::session::outbound;
     use crate::settings::SymbolSettings;
 
     /// Counts its wake-ups.
@@ -396,7 +420,7 @@ mod tests {
 
     /// An outlet following the feed, subscribed to `symbols`, and its body.
     fn follower(outlets: &Outlets, feed: &FeedHandle, symbols: &[SymbolId]) -> (Outlet, Body) {
-        let outlet = Outlet::new(Subscription::new(2), feed.clone());
+        let outlet = Outlet::new(Subscription::new(2), feed.clone(), Encoder::Plain);
         outlet.state().subscription.add(symbols, &feed.latest());
         outlet.follow(outlets.ticks.subscribe());
         let body = outlet.body(BoxBody::new(()));
@@ -463,7 +487,7 @@ mod tests {
         let (outlet, mut body) = follower(&outlets, &feed, &[0]);
         let wakes = Arc::new(Wakes::default());
         outlets.publish(1, 1, 1, vec![update(0, 1)]);
-        outlet.push(outbound::text("first"));
+        outlet.push_text("first".into());
         assert_eq!(frame(poll(&mut body, &wakes)), outbound::text("first"));
         assert!(outlet.stalled_since().is_some());
         assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":1}]}"#));

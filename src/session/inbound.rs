@@ -1,11 +1,15 @@
 //! Turns raw frames from actix-ws into what a session acts on: whole text messages (fragments
 //! reassembled up to the size limit), control frames, or a protocol violation with its RFC 6455
-//! close code.
+//! close code. With permessage-deflate agreed, messages the client compressed are inflated,
+//! the size limit applying to both the compressed and the inflated size.
 
 use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, BytesMut};
 use actix_ws::{CloseCode, CloseReason, Item, Message, ProtocolError};
 use bytestring::ByteString;
+
+use crate::session::deflate::{InflateError, Inflater};
+use crate::session::frame_guard::{Mark, Marks};
 
 #[derive(Debug, PartialEq)]
 pub enum Inbound {
@@ -26,6 +30,10 @@ pub struct Reassembly {
     max_bytes: usize,
     /// The text message being reassembled, if a fragmented one is in progress.
     partial: Option<BytesMut>,
+    /// Whether that message is compressed.
+    partial_deflated: bool,
+    /// permessage-deflate, when agreed: the frame guard's marks and the inflater.
+    deflate: Option<(Marks, Inflater)>,
 }
 
 impl Reassembly {
@@ -33,6 +41,43 @@ impl Reassembly {
         Self {
             max_bytes,
             partial: None,
+            partial_deflated: false,
+            deflate: None,
+        }
+    }
+
+    /// Inflates the messages the frame guard marked compressed.
+    pub fn with_deflate(mut self, marks: Marks, inflater: Inflater) -> Self {
+        self.deflate = Some((marks, inflater));
+        self
+    }
+
+    /// How the next data message arrived.
+    fn mark(&self) -> Mark {
+        self.deflate
+            .as_ref()
+            .map_or(Mark::Plain, |(marks, _)| marks.next())
+    }
+
+    /// A whole message's text, inflated if it was compressed.
+    fn finish(&mut self, bytes: Bytes, deflated: bool) -> Inbound {
+        let bytes = if deflated {
+            let Some((_, inflater)) = self.deflate.as_mut() else {
+                return violation(CloseCode::Protocol, "compressed without permessage-deflate");
+            };
+            match inflater.inflate(&bytes, self.max_bytes) {
+                Ok(inflated) => Bytes::from(inflated),
+                Err(InflateError::TooBig) => return too_big(),
+                Err(InflateError::Invalid) => {
+                    return violation(CloseCode::Protocol, "invalid compressed data");
+                }
+            }
+        } else {
+            bytes
+        };
+        match ByteString::try_from(bytes) {
+            Ok(text) => Inbound::Text(text),
+            Err(_) => invalid_utf8(),
         }
     }
 
@@ -48,12 +93,31 @@ impl Reassembly {
                 CloseCode::Protocol,
                 "text frame inside a fragmented message",
             )),
+            Message::Text(_) if self.mark() != Mark::Plain => {
+                Some(violation(CloseCode::Protocol, "message marks out of step"))
+            }
             Message::Text(text) if text.len() > self.max_bytes => Some(too_big()),
             Message::Text(text) => Some(Inbound::Text(text)),
+            Message::Binary(bytes)
+                if self.partial.is_none() && self.mark() == Mark::DeflatedText =>
+            {
+                Some(self.finish(bytes, true))
+            }
+            Message::Continuation(Item::FirstBinary(bytes))
+                if self.partial.is_none() && self.mark() == Mark::DeflatedText =>
+            {
+                self.partial_deflated = true;
+                self.continuation(Item::FirstText(bytes))
+            }
             Message::Binary(_) | Message::Continuation(Item::FirstBinary(_)) => Some(violation(
                 CloseCode::Unsupported,
                 "binary messages are not supported",
             )),
+            Message::Continuation(Item::FirstText(bytes)) => {
+                self.mark();
+                self.partial_deflated = false;
+                self.continuation(Item::FirstText(bytes))
+            }
             Message::Continuation(item) => self.continuation(item),
             Message::Ping(payload) => Some(Inbound::Ping(payload)),
             Message::Pong(_) => Some(Inbound::Pong),
@@ -96,10 +160,8 @@ impl Reassembly {
             return None;
         }
         let whole = self.partial.take().expect("checked above").freeze();
-        Some(match ByteString::try_from(whole) {
-            Ok(text) => Inbound::Text(text),
-            Err(_) => invalid_utf8(),
-        })
+        let deflated = std::mem::take(&mut self.partial_deflated);
+        Some(self.finish(whole, deflated))
     }
 }
 

@@ -7,11 +7,14 @@
 //! status, shutdown) that ends with a reason; then the Close frame and one log line.
 //! [`inbound`] turns client frames into messages, [`outbound`] encodes the server's frames,
 //! [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
-//! [`heartbeat`] keeps time, [`frame_guard`] refuses oversized frames from their header.
+//! [`heartbeat`] keeps time, [`frame_guard`] refuses oversized frames from their header;
+//! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates.
 //!
 //! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
 
 pub(crate) mod body;
+pub(crate) mod deflate;
+pub mod extension;
 pub(crate) mod frame_guard;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
@@ -35,9 +38,12 @@ use crate::protocol::{
     ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage, WELCOME_SYMBOLS_MAX,
 };
 use crate::session::body::{Gone, Outlet};
+use crate::session::deflate::Inflater;
+use crate::session::extension::Deflate;
+use crate::session::frame_guard::Marks;
 use crate::session::heartbeat::{Beat, Heartbeat, overslept, stall_tolerance};
 use crate::session::inbound::{Inbound, Reassembly, reason};
-use crate::session::outbound::OpCode;
+use crate::session::outbound::{Encoder, OpCode};
 use crate::session::subscription::Subscription;
 use crate::settings::WsSettings;
 
@@ -69,6 +75,8 @@ pub struct SessionParams {
     pub peer: String,
     /// From `?symbols=` on the upgrade request.
     pub initial_symbols: Vec<String>,
+    /// permessage-deflate, if agreed, and the frame guard's marks of compressed messages.
+    pub deflate: Option<(Deflate, Marks)>,
 }
 
 /// How the loop ended, and so what the close handshake looks like.
@@ -107,6 +115,7 @@ pub fn start(
     let out = Outlet::new(
         Subscription::new(ctx.feed.universe().len()),
         ctx.feed.clone(),
+        Encoder::new(params.deflate.as_ref().map(|(agreed, _)| *agreed)),
     );
     let response = response
         .map_body(|_, actix_body| out.body(actix_body))
@@ -135,7 +144,10 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
     let metrics = Arc::clone(&session.ctx.metrics);
     let open = metrics.session_opened();
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
-    let end = match session.serve(frames, params.initial_symbols).await {
+    let end = match session
+        .serve(frames, params.initial_symbols, params.deflate)
+        .await
+    {
         Ok(never) => match never {},
         Err(end) => end,
     };
@@ -177,6 +189,7 @@ impl Session {
         &mut self,
         mut frames: MessageStream,
         initial: Vec<String>,
+        deflate: Option<(Deflate, Marks)>,
     ) -> Result<Infallible, End> {
         let shutdown = self.ctx.shutdown.clone();
         let Watcher {
@@ -199,6 +212,10 @@ impl Session {
         let ws = Arc::clone(&self.ctx.ws);
         let slow_after = ws.slow_client_timeout_ms.get();
         let mut reassembly = Reassembly::new(ws.max_message_bytes);
+        if let Some((agreed, marks)) = deflate {
+            reassembly =
+                reassembly.with_deflate(marks, Inflater::new(agreed.client_no_context_takeover));
+        }
         let mut heartbeat = Heartbeat::new(
             Instant::now(),
             ws.heartbeat_interval_ms.get(),
@@ -363,7 +380,7 @@ impl Session {
         drop(state);
         self.send_subscribed();
         if let Some(out) = snapshot_frame {
-            self.out.push(outbound::text(&out.frame));
+            self.out.push_text(out.frame);
         }
     }
 
@@ -444,7 +461,7 @@ impl Session {
 
     /// Queues a message; the caller made room for it.
     fn send(&mut self, message: &ServerMessage) {
-        self.out.push(outbound::text(&message.to_frame()));
+        self.out.push_text(message.to_frame());
     }
 
     /// Waits until `frames` more fit in the queue. The common case, room, is one check and no

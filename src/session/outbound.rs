@@ -4,9 +4,15 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::feed::Tick;
+use crate::session::deflate::{self, Deflater, MIN_COMPRESSED};
+use crate::session::extension::Deflate;
+
 /// RFC 6455 §5.5: a control frame's payload is at most 125 bytes.
 const MAX_CONTROL_PAYLOAD: usize = 125;
 const FIN: u8 = 0x80;
+/// RFC 7692 §6: set on a message's first frame, "this message is compressed".
+const RSV1: u8 = 0x40;
 
 /// The frame opcodes a server sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +24,8 @@ pub enum OpCode {
 }
 
 /// The header of an unfragmented, unmasked frame carrying `len` payload bytes.
-fn put_header(out: &mut BytesMut, opcode: OpCode, len: usize) {
-    out.put_u8(FIN | opcode as u8);
+fn put_header(out: &mut BytesMut, first: u8, len: usize) {
+    out.put_u8(first);
     if len < 126 {
         out.put_u8(len as u8);
     } else if let Ok(len) = u16::try_from(len) {
@@ -33,15 +39,69 @@ fn put_header(out: &mut BytesMut, opcode: OpCode, len: usize) {
 
 /// One whole frame: header and payload in one buffer.
 pub fn frame(opcode: OpCode, payload: &[u8]) -> Bytes {
+    whole(FIN | opcode as u8, payload)
+}
+
+fn whole(first: u8, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 10);
-    put_header(&mut out, opcode, payload.len());
+    put_header(&mut out, first, payload.len());
     out.put_slice(payload);
     out.freeze()
+}
+
+/// A compressed text message (permessage-deflate): RSV1 set, `deflated` its payload.
+pub fn deflated_text(deflated: &[u8]) -> Bytes {
+    whole(FIN | RSV1 | OpCode::Text as u8, deflated)
 }
 
 /// A text frame (the caller guarantees UTF-8: protocol messages are JSON strings).
 pub fn text(payload: &str) -> Bytes {
     frame(OpCode::Text, payload.as_bytes())
+}
+
+/// How one connection's text messages go on the wire: as they are, or compressed as agreed.
+/// Control frames are never compressed.
+pub enum Encoder {
+    Plain,
+    /// Each message deflated alone; a whole tick's frame is deflated once and shared.
+    NoContext,
+    /// One compressor for the connection, fed every compressed message in the order sent.
+    Context(Box<Deflater>),
+}
+
+impl Encoder {
+    pub fn new(deflate: Option<Deflate>) -> Self {
+        match deflate {
+            None => Self::Plain,
+            Some(d) if d.server_no_context_takeover => Self::NoContext,
+            Some(_) => Self::Context(Box::default()),
+        }
+    }
+
+    /// One text message; called in the order the frames are written.
+    pub fn text(&mut self, payload: &[u8]) -> Bytes {
+        if payload.len() < MIN_COMPRESSED {
+            return frame(OpCode::Text, payload);
+        }
+        match self {
+            Self::Plain => frame(OpCode::Text, payload),
+            Self::NoContext => deflated_text(&deflate::alone(payload)),
+            Self::Context(deflater) => deflated_text(&deflater.deflate(payload)),
+        }
+    }
+
+    /// A tick's whole frame: without per-connection context, encoded once and shared.
+    pub fn tick(&mut self, tick: &Tick) -> Bytes {
+        let payload = tick.frame.as_bytes();
+        match self {
+            Self::NoContext if payload.len() >= MIN_COMPRESSED => tick
+                .deflated
+                .get_or_init(|| deflated_text(&deflate::alone(payload)))
+                .clone(),
+            Self::Context(_) => self.text(payload),
+            _ => tick.wire.get_or_init(|| text(&tick.frame)).clone(),
+        }
+    }
 }
 
 /// A Ping or Pong; a payload over the control-frame limit is cut to it.

@@ -300,6 +300,7 @@ mod tests {
             frame,
             wire: Default::default(),
             by_symbol: Default::default(),
+            deflated: Default::default(),
         }
     }
 

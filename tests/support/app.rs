@@ -157,6 +157,12 @@ impl TestApp {
         RawClient::connect(self.addr, path).await
     }
 
+    /// A raw client whose upgrade request carries `headers` (lines ending in `\r\n`), and the
+    /// 101's head.
+    pub async fn raw_with(&self, path: &str, headers: &str) -> (RawClient, String) {
+        RawClient::connect_with(self.addr, path, headers).await
+    }
+
     /// The value of one series in `GET /metrics`, e.g. `ticker_connections_closed_total{code="1000"}`;
     /// 0 when the series has not appeared yet.
     pub async fn metric(&self, series: &str) -> f64 {

@@ -1,4 +1,4 @@
-//! Tests that need a program this machine may lack (a browser, a broker) run under
+//! Tests that need a program this machine may lack (a browser, a broker, Node.js) run under
 //! `libtest-mimic` (`harness = false`), so a missing program shows as `ignored`, with the reason
 //! printed once, instead of a pass; under `CI=true` the test fails instead.
 
@@ -22,6 +22,16 @@ pub const NATS_SERVER: Program = Program {
     names: &["nats-server"],
     env: None,
     install: "apt-get install nats-server",
+};
+pub const NODE: Program = Program {
+    names: &["node", "nodejs"],
+    env: None,
+    install: "apt-get install npm",
+};
+pub const NPM: Program = Program {
+    names: &["npm"],
+    env: None,
+    install: "apt-get install npm",
 };
 pub const CHROMIUM: Program = Program {
     names: &["chromium", "chromium-browser", "google-chrome"],

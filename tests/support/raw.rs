@@ -26,10 +26,16 @@ pub const OP_PONG: u8 = 0xA;
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        Self::connect_with(addr, path, "").await.0
+    }
+
+    /// Connects with `headers` (each line ending in `\r\n`) added to the upgrade request;
+    /// returns the 101's status line and headers too.
+    pub async fn connect_with(addr: SocketAddr, path: &str, headers: &str) -> (Self, String) {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{headers}\r\n"
         );
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut client = Self {
@@ -38,7 +44,7 @@ impl RawClient {
         };
         let head = client.read_until_headers_end().await;
         assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-        client
+        (client, head)
     }
 
     async fn read_until_headers_end(&mut self) -> String {
@@ -67,7 +73,13 @@ impl RawClient {
 
     /// Sends one masked frame.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool) {
-        let mut frame = vec![(u8::from(fin) << 7) | opcode];
+        self.send_frame_with_first(u8::from(fin) << 7 | opcode, payload)
+            .await;
+    }
+
+    /// Sends one masked frame whose first byte (FIN, RSV1–3, opcode) is `first`.
+    pub async fn send_frame_with_first(&mut self, first: u8, payload: &[u8]) {
+        let mut frame = vec![first];
         let len = payload.len();
         if len < 126 {
             frame.push(0x80 | len as u8);
@@ -99,10 +111,16 @@ impl RawClient {
 
     /// Reads one server frame (unmasked, unfragmented): `(opcode, payload)`, or `None` at EOF.
     pub async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let (first, payload) = self.read_frame_with_first().await?;
+        Some((first & 0x0F, payload))
+    }
+
+    /// Like `read_frame`, with the frame's whole first byte (FIN, RSV1–3, opcode).
+    pub async fn read_frame_with_first(&mut self) -> Option<(u8, Vec<u8>)> {
         loop {
-            if let Some((opcode, payload, used)) = parse_frame(&self.buf) {
+            if let Some((first, payload, used)) = parse_frame(&self.buf) {
                 self.buf.drain(..used);
-                return Some((opcode, payload));
+                return Some((first, payload));
             }
             self.fill().await?;
         }
@@ -132,7 +150,7 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     if buf.len() < 2 {
         return None;
     }
-    let opcode = buf[0] & 0x0F;
+    let first = buf[0];
     assert_eq!(buf[1] & 0x80, 0, "server frames are never masked");
     let (len, header) = match buf[1] & 0x7F {
         126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
@@ -143,7 +161,7 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
         126 | 127 => return None,
         n => (usize::from(n), 2),
     };
-    (buf.len() >= header + len).then(|| (opcode, buf[header..header + len].to_vec(), header + len))
+    (buf.len() >= header + len).then(|| (first, buf[header..header + len].to_vec(), header + len))
 }
 
 /// Connects from `source`, another loopback address such as 127.0.0.2: a client with an address,
