@@ -5,34 +5,24 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use support::process::{free_port, start_server};
+use support::process::{bare_ticker, free_port, start_server};
 use support::{PATIENCE, connect_ws};
 use ticker::protocol::ServerMessage;
-
-fn ticker() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ticker"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TICKER") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
 
 /// `--help` names the settings variables and `check-config`; a bad flag exits 64, bad settings 2.
 #[test]
 fn help_and_exit_codes() {
-    let help = ticker().arg("--help").output().unwrap();
+    let help = bare_ticker().arg("--help").output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
     for needle in ["TICKER__SECTION__KEY", "check-config", "--port", "--host"] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
-    let usage = ticker().arg("--no-such-flag").output().unwrap();
+    let usage = bare_ticker().arg("--no-such-flag").output().unwrap();
     assert_eq!(usage.status.code(), Some(64));
-    let bad = ticker()
+    let bad = bare_ticker()
         .args(["check-config", "--port", "eighty"])
         .output()
         .unwrap();
@@ -47,7 +37,7 @@ fn help_and_exit_codes() {
 /// Flags beat variables, which beat files; `check-config` ends with an explicit ok line.
 #[test]
 fn flags_win_and_check_config_says_ok() {
-    let output = ticker()
+    let output = bare_ticker()
         .env("TICKER__SERVER__PORT", "1111")
         .env("TICKER__SERVER__HOST", "0.0.0.0")
         .args(["check-config", "--port", "2222"])
@@ -68,7 +58,7 @@ fn flags_win_and_check_config_says_ok() {
 #[test]
 fn ticker_env_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
-    let output = ticker()
+    let output = bare_ticker()
         .current_dir(dir.path())
         .env("TICKER_ENV", "bench")
         .arg("check-config")
@@ -88,7 +78,7 @@ fn ticker_env_says_where_it_looked() {
 /// a second server on the same port fails with the address and the setting to change.
 #[test]
 fn prints_urls_and_names_a_taken_port() {
-    let mut first = ticker()
+    let mut first = bare_ticker()
         .args(["serve", "--port", "0"])
         .env("TICKER__LOG__LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -106,7 +96,7 @@ fn prints_urls_and_names_a_taken_port() {
     let port = addr.rsplit(':').next().unwrap();
     assert_ne!(port, "0");
 
-    let second = ticker()
+    let second = bare_ticker()
         .args(["serve", "--port", port])
         .env("TICKER__LOG__FORMAT", "text")
         .output()

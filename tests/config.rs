@@ -1,9 +1,11 @@
 //! Settings: the layers in order (defaults → TICKER_ENV file → --config file → TICKER__ vars),
 //! every validation error naming its key, and the binary's exit code 2 and `check-config`.
 
-use std::path::Path;
-use std::process::Command;
+mod support;
 
+use std::path::Path;
+
+use support::process::bare_ticker;
 use ticker::settings::{AllowedOrigin, FeedSource, Secret, Settings, SettingsError, Sources};
 
 fn vars(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
@@ -479,7 +481,7 @@ fn check_config_refuses_what_serve_cannot_use() {
         ),
     ];
     for (var, value, key) in cases {
-        let output = ticker()
+        let output = bare_ticker()
             .env(var, value)
             .arg("check-config")
             .output()
@@ -492,7 +494,7 @@ fn check_config_refuses_what_serve_cannot_use() {
         );
     }
     let stderr = String::from_utf8(
-        ticker()
+        bare_ticker()
             .env("TICKER__LOG__LEVEL", "loud")
             .arg("check-config")
             .output()
@@ -511,7 +513,7 @@ fn check_config_refuses_what_serve_cannot_use() {
         "huge.toml",
         "[[feed.symbols]]\nsymbol = \"HUGE\"\nname = \"Huge\"\nprice = 1e308\nvolatility = 0.2\n",
     );
-    let output = ticker()
+    let output = bare_ticker()
         .arg("check-config")
         .arg("--config")
         .arg(&file)
@@ -535,7 +537,7 @@ fn config_path_must_be_a_file() {
         ("/dev/null".into(), "is not a regular file"),
         (dir.path().join("absent.toml"), "no such file"),
     ] {
-        let output = ticker()
+        let output = bare_ticker()
             .arg("check-config")
             .arg("--config")
             .arg(&path)
@@ -604,21 +606,10 @@ fn default_toml_and_struct_agree() {
     }
 }
 
-fn ticker() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ticker"));
-    // Start from a clean slate: no TICKER_ settings leak in from the test's environment.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TICKER") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 /// `ticker check-config` prints the effective settings, variables applied.
 #[test]
 fn check_config_prints_effective_settings() {
-    let output = ticker()
+    let output = bare_ticker()
         .arg("check-config")
         .env("TICKER__SERVER__PORT", "0")
         .env("TICKER__FEED__SEED", "99")
@@ -641,7 +632,7 @@ fn invalid_settings_exit_with_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "bad.toml", "[feed]\ntick_interval_ms = 0\n");
     for args in [vec!["check-config"], vec!["serve"], vec![]] {
-        let output = ticker()
+        let output = bare_ticker()
             .args(&args)
             .arg("--config")
             .arg(&file)
@@ -651,7 +642,7 @@ fn invalid_settings_exit_with_code_2() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert!(stderr.contains("feed.tick_interval_ms"), "{stderr}");
     }
-    let output = ticker()
+    let output = bare_ticker()
         .env("TICKER__WS__IDLE_TIMEOUT_MS", "100")
         .arg("check-config")
         .output()
@@ -669,7 +660,7 @@ fn invalid_settings_exit_with_code_2() {
 #[test]
 fn token_command_signs_with_the_secret() {
     let secret = "0123456789abcdef0123456789abcdef";
-    let output = ticker()
+    let output = bare_ticker()
         .env("TICKER__AUTH__HMAC_SECRET", secret)
         .args(["token", "--ttl-secs", "120"])
         .output()
@@ -685,7 +676,7 @@ fn token_command_signs_with_the_secret() {
     assert!(signer.verify(token, now), "{token}");
     assert!(!signer.verify(token, now + 121), "expires after the ttl");
 
-    let output = ticker().arg("token").output().unwrap();
+    let output = bare_ticker().arg("token").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8(output.stderr)
@@ -704,7 +695,7 @@ fn ticker_env_selects_a_file() {
         "demo.toml",
         "[ws]\nmax_subscriptions = 5\n",
     );
-    let output = ticker()
+    let output = bare_ticker()
         .current_dir(dir.path())
         .env("TICKER_ENV", "demo")
         .arg("check-config")
@@ -716,7 +707,7 @@ fn ticker_env_selects_a_file() {
             .unwrap()
             .contains("max_subscriptions = 5")
     );
-    let output = ticker()
+    let output = bare_ticker()
         .current_dir(dir.path())
         .env("TICKER_ENV", "absent")
         .arg("check-config")

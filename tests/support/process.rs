@@ -328,3 +328,15 @@ pub async fn exit_code_within(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The `ticker` binary as a command with no `TICKER…` variable from the test's own environment:
+/// for tests of the command line itself (settings, flags, exit codes).
+pub fn bare_ticker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ticker"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TICKER") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
