@@ -41,6 +41,11 @@ fn main() {
             dashboard_and_demo_in_headless_chromium,
         ),
         prereq::trial(
+            "picker_finds_a_symbol_among_thousands",
+            &[CHROMIUM, CHROMEDRIVER],
+            picker_finds_a_symbol_among_thousands,
+        ),
+        prereq::trial(
             "dashboard_shows_a_stale_cluster_feed",
             &[CHROMIUM, CHROMEDRIVER, NATS_SERVER],
             dashboard_shows_a_stale_cluster_feed,
@@ -263,6 +268,17 @@ async fn dashboard_and_demo_in_headless_chromium() {
     browser.wait_for_update("AAPL").await;
     browser.wait_for_update("MSFT").await;
     browser.screenshot("dashboard").await;
+    // Chromium offers permessage-deflate and the server's default (`shared`) accepts it: the
+    // prices above arrived compressed.
+    let extensions = browser
+        .js("return document.body.dataset.extensions ?? ''")
+        .await;
+    assert!(
+        extensions
+            .as_str()
+            .is_some_and(|e| e.starts_with("permessage-deflate")),
+        "negotiated extensions: {extensions}"
+    );
 
     // Adding a symbol subscribes to it and it starts updating.
     let input = browser
@@ -418,6 +434,57 @@ async fn dashboard_and_demo_in_headless_chromium() {
     assert!(problems.is_empty(), "console errors: {problems:#?}");
 
     browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
+/// With 8,000 symbols (`welcome` counts them instead of listing them), typing in the picker
+/// searches the server, and the symbol found can be added and shows live prices.
+async fn picker_finds_a_symbol_among_thousands() {
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
+    settings.feed.symbols = ticker::feed::generated::universe(8000, 5);
+    let wanted = settings.feed.symbols[6000].clone();
+    let app = TestApp::spawn_with(settings).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser
+        .wait_until(
+            "live",
+            "document.querySelector('#status')?.dataset.state === 'live'",
+            long,
+        )
+        .await;
+    let input = browser
+        .client
+        .find(Locator::Css("#symbol-input"))
+        .await
+        .unwrap();
+    input
+        .send_keys(&wanted.symbol.to_lowercase())
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the picker offers it",
+            &format!(
+                "[...document.querySelectorAll('#known-symbols option')].some(o => o.value === '{}')",
+                wanted.symbol
+            ),
+            long,
+        )
+        .await;
+    browser.screenshot("picker-8000").await;
+    browser
+        .client
+        .find(Locator::Css("#symbol-add"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_update(&wanted.symbol).await;
     app.stop().await;
 }
 

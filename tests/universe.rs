@@ -126,3 +126,26 @@ async fn memory_per_connection_follows_what_it_watches() {
         "{large_kib:.1} KiB per connection with {LARGE} symbols, {small_kib:.1} with 22"
     );
 }
+
+/// `*` on a universe larger than `ws.max_subscriptions` is refused with a clear error (the
+/// setting allows it when raised), and the connection stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_all_of_thousands_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = server(dir.path(), Some(LARGE)).await;
+    let (mut client, _) = connect_ws(addr, "/ws?symbols=*").await;
+    match client.recv().await {
+        ServerMessage::Error { code, message, .. } => {
+            assert_eq!(code, ticker::protocol::ErrorCode::TooManySubscriptions);
+            assert!(message.contains("100"), "{message}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    client
+        .send_json(serde_json::json!({"op": "ping", "id": 1}))
+        .await;
+    assert!(matches!(
+        client.recv_control().await,
+        ServerMessage::Subscribed { .. } | ServerMessage::Pong { .. }
+    ));
+}

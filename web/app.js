@@ -84,6 +84,8 @@ function handle(message) {
 
 /** A new session starts with no subscription: subscribe to what the page remembers. */
 function welcomed(welcome) {
+  // For the curious and for tests: what the browser and the server agreed on (compression).
+  document.body.dataset.extensions = connection.extensions;
   known = welcome.symbols ?? [];
   if (known.length) {
     const stillKnown = symbols.filter((s) => known.includes(s));

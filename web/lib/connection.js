@@ -91,6 +91,11 @@ export class Connection {
     this.#armWatchdog();
   }
 
+  /** The extensions the server accepted (e.g. `permessage-deflate; server_no_context_takeover`). */
+  get extensions() {
+    return this.#ws?.extensions ?? "";
+  }
+
   #receive(text) {
     this.lastMessageAt = Date.now();
     this.#onFrame("in", text);
