@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Workload W of docs/benchmarks.md against ticker and then the minimal fan-out baseline, on the
-# same machine in one run, with the same load generator.
+# Workload W of docs/benchmarks.md against ticker, the minimal fan-out baseline and a Node.js
+# `ws` server (benches/node_ws_server.js), one after the other on the same machine in one run,
+# with the same load generator.
 #
 #   benches/fanout.sh CLIENTS [SECONDS] [more ticker-bench push options, e.g. --slow-share 0.1]
 #
@@ -33,3 +34,10 @@ run() {
 extra=("$@")
 TICKER__SERVER__PORT=$port run ticker ./target/release/ticker
 run baseline ./target/release/examples/fanout_baseline "127.0.0.1:$port"
+# The Node.js peer: `ws` 8 from the npm registry, installed once into target/.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  [ -d target/node-ws/node_modules/ws ] || npm install --silent --prefix target/node-ws ws@8 >/dev/null
+  NODE_PATH=target/node-ws/node_modules run node-ws node benches/node_ws_server.js "127.0.0.1:$port"
+else
+  echo "node-ws: skipped, node and npm are not installed" >&2
+fi
