@@ -304,6 +304,7 @@ impl Metrics {
         );
         r.register_collector(Box::new(FeedCollector(feed)));
         r.register_collector(Box::new(LogCollector));
+        r.register_collector(Box::new(ProcessCollector));
         registry
     }
 
@@ -474,6 +475,80 @@ impl Collector for LogCollector {
             None,
             dropped.metric_type(),
         )?)
+    }
+}
+
+/// The process's own figures, read from `/proc/self` at scrape time (Linux; elsewhere they are
+/// left out), and the build: what an operator watches before a node runs out of descriptors
+/// or memory (`docs/operations.md`).
+#[derive(Debug)]
+struct ProcessCollector;
+
+/// Clock ticks per second of `/proc/PID/stat`'s CPU times (`USER_HZ`, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let mut gauge = |name: &str, help: &str, unit: Option<&Unit>, value: f64| {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)
+        };
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            gauge(
+                "process_open_fds",
+                "Open file descriptors",
+                None,
+                fds.count() as f64,
+            )?;
+        }
+        if let Ok((soft, _)) = rlimit::Resource::NOFILE.get() {
+            gauge(
+                "process_max_fds",
+                "The open-file limit (soft)",
+                None,
+                soft as f64,
+            )?;
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(kib) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        {
+            let help = "Resident memory";
+            gauge(
+                "process_resident_memory",
+                help,
+                Some(&Unit::Bytes),
+                kib * 1024.0,
+            )?;
+        }
+        // Fields 14 and 15 of /proc/self/stat, counted after the `)` that ends the name.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let times: Vec<f64> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        if let [user, system] = times[..] {
+            let cpu = ConstCounter::new((user + system) / USER_HZ);
+            cpu.encode(encoder.encode_descriptor(
+                "process_cpu",
+                "CPU time used by the process, user and system",
+                Some(&Unit::Seconds),
+                cpu.metric_type(),
+            )?)?;
+        }
+        let build = ConstGauge::new(1);
+        let mut family = encoder.encode_descriptor(
+            "build_info",
+            "The running build: always 1, with the version as a label",
+            None,
+            build.metric_type(),
+        )?;
+        build.encode(family.encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?)
     }
 }
 

@@ -135,3 +135,25 @@ async fn client_close_codes_add_a_bounded_number_of_series() {
     );
     app.stop().await;
 }
+
+/// The process's own figures (descriptors against their limit, memory, CPU) and the build are
+/// exported, read from `/proc` at scrape time.
+#[tokio::test]
+async fn process_figures_and_build_are_exported() {
+    let app = TestApp::spawn().await;
+    let _client = app.connect("/ws").await;
+    let fds = app.metric("ticker_process_open_fds").await;
+    let limit = app.metric("ticker_process_max_fds").await;
+    assert!(fds >= 3.0 && fds < limit, "{fds} of {limit}");
+    assert!(app.metric("ticker_process_resident_memory_bytes").await > 1_000_000.0);
+    assert!(app.metric("ticker_process_cpu_seconds_total").await > 0.0);
+    assert_eq!(
+        app.metric(&format!(
+            "ticker_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .await,
+        1.0
+    );
+    app.stop().await;
+}
