@@ -172,8 +172,12 @@ impl Edge {
         }
     }
 
+    /// Losing the broker is a warning, like a silent publisher; getting it back is news.
     fn on_link(&mut self, link: Link) {
-        tracing::info!(link = ?link, "nats link");
+        match link {
+            Link::Up => tracing::info!("nats link up"),
+            Link::Down => tracing::warn!("nats link down: the feed is stale until it is back"),
+        }
         match link {
             Link::Up => {
                 self.link_up = true;
