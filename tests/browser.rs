@@ -159,6 +159,12 @@ impl Browser {
         self.js(script).await.as_f64().unwrap_or(0.0)
     }
 
+    /// Waits until the status bar shows connection state `state` (`live`, `reconnecting`, …).
+    async fn wait_state(&self, what: &str, state: &str, within: Duration) {
+        let condition = format!("document.querySelector('#status')?.dataset.state === '{state}'");
+        self.wait_until(what, &condition, within).await;
+    }
+
     /// Waits until `condition` (a JS expression) is true; on timeout saves a screenshot and fails.
     async fn wait_until(&self, what: &str, condition: &str, within: Duration) {
         let script = format!("return Boolean({condition});");
@@ -251,13 +257,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
 
     // Prices render and change.
     browser.client.goto(&app.url("/")).await.unwrap();
-    browser
-        .wait_until(
-            "live",
-            "document.querySelector('#status')?.dataset.state === 'live'",
-            long,
-        )
-        .await;
+    browser.wait_state("live", "live", long).await;
     browser
         .wait_until(
             "AAPL shows a price",
@@ -350,13 +350,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
         )
         .await;
     let app = TestApp::spawn_with(restarted).await;
-    browser
-        .wait_until(
-            "live again",
-            "document.querySelector('#status')?.dataset.state === 'live'",
-            long,
-        )
-        .await;
+    browser.wait_state("live again", "live", long).await;
     browser.wait_for_update("AAPL").await;
     browser.wait_for_update("AAPL").await;
     assert_eq!(
@@ -411,11 +405,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.client.goto(&app.url("/")).await.unwrap();
     browser
-        .wait_until(
-            "live at phone width",
-            "document.querySelector('#status')?.dataset.state === 'live'",
-            long,
-        )
+        .wait_state("live at phone width", "live", long)
         .await;
     browser.wait_for_update("AAPL").await;
     let overflow = browser
@@ -449,13 +439,7 @@ async fn picker_finds_a_symbol_among_thousands() {
     let browser = Browser::launch(&paths, screenshot_dir()).await;
     let long = Duration::from_secs(20);
     browser.client.goto(&app.url("/")).await.unwrap();
-    browser
-        .wait_until(
-            "live",
-            "document.querySelector('#status')?.dataset.state === 'live'",
-            long,
-        )
-        .await;
+    browser.wait_state("live", "live", long).await;
     let input = browser
         .client
         .find(Locator::Css("#symbol-input"))

@@ -81,14 +81,14 @@ pub struct TickIndex {
 const NO_UPDATE: u32 = u32::MAX;
 
 impl Tick {
-    /// The updates of symbol `id` in this tick, oldest first.
-    pub fn updates_of(&self, id: SymbolId) -> impl Iterator<Item = &Update> {
+    /// Where the updates of symbol `id` are in `updates`, oldest first.
+    pub fn positions_of(&self, id: SymbolId) -> impl Iterator<Item = usize> {
         let index = self.by_symbol.get_or_init(|| TickIndex::new(self));
         let mut at = index.first.get(id).copied().unwrap_or(NO_UPDATE);
         std::iter::from_fn(move || {
-            let update = self.updates.get(at as usize)?;
-            at = index.next[at as usize];
-            Some(update)
+            let position = (at != NO_UPDATE).then_some(at as usize)?;
+            at = index.next[position];
+            Some(position)
         })
     }
 }

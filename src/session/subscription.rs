@@ -16,7 +16,7 @@
 use bytestring::ByteString;
 
 use crate::feed::symbols::SymbolId;
-use crate::feed::{Snapshot, Tick, Update};
+use crate::feed::{Snapshot, Tick};
 use crate::protocol::{QuotesKind, quotes_frame};
 
 /// A subscription over more than 1/`DENSE_SHARE` of the universe keeps a by-id index (4 bytes a
@@ -44,6 +44,9 @@ pub struct Subscription {
     index: Option<Vec<u32>>,
     /// How many entries are pending.
     pending: usize,
+    /// The updates of the current tick this client needs, as (entry, position in the tick);
+    /// kept between ticks so that the per-tick path does not allocate.
+    wanted: Vec<(u32, u32)>,
 }
 
 /// A frame ready to send and how many quotes it carries.
@@ -62,6 +65,7 @@ impl Subscription {
             entries: Vec::new(),
             index: None,
             pending: 0,
+            wanted: Vec::new(),
         }
     }
 
@@ -159,48 +163,56 @@ impl Subscription {
         }
     }
 
-    /// The updates of `tick` this client still needs, as (entry, update) in the order they go
-    /// out: by walking the tick, or, when this client watches fewer symbols than moved, by
-    /// looking its own symbols up in the tick's shared index.
-    fn wanted<'t>(&self, tick: &'t Tick) -> Vec<(usize, &'t Update)> {
-        let mut wanted = Vec::new();
+    /// Fills `self.wanted` with the updates of `tick` this client still needs, in the order
+    /// they go out: by walking the tick, or, when this client watches fewer symbols than moved,
+    /// by looking its own symbols up in the tick's shared index.
+    fn collect_wanted(&mut self, tick: &Tick) {
+        let mut wanted = std::mem::take(&mut self.wanted);
+        wanted.clear();
         if self.entries.len() < tick.updates.len() {
             for (at, e) in self.entries.iter().enumerate() {
                 let mut last = e.last_seq;
-                for u in tick.updates_of(e.id as SymbolId) {
-                    if u.seq > last {
-                        last = u.seq;
-                        wanted.push((at, u));
+                for position in tick.positions_of(e.id as SymbolId) {
+                    let seq = tick.updates[position].seq;
+                    if seq > last {
+                        last = seq;
+                        wanted.push((at as u32, position as u32));
                     }
                 }
             }
         } else {
-            for u in &tick.updates {
+            for (position, u) in tick.updates.iter().enumerate() {
                 if let Some(at) = self.find(u.symbol)
                     && u.seq > self.entries[at].last_seq
                 {
-                    wanted.push((at, u));
+                    wanted.push((at as u32, position as u32));
                 }
             }
         }
-        wanted
+        self.wanted = wanted;
     }
 
     /// The frame for `tick` when the connection has room: the shared frame when this client
     /// wants all of it, else one joined from the quotes it wants. Marks them sent.
     pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
-        let wanted = self.wanted(tick);
+        self.collect_wanted(tick);
+        let Self {
+            entries, wanted, ..
+        } = self;
         if wanted.is_empty() {
             return None;
         }
         let frame = if wanted.len() == tick.updates.len() {
             tick.frame.clone()
         } else {
-            quotes_frame(QuotesKind::Quotes, wanted.iter().map(|(_, u)| &*u.json))
+            quotes_frame(
+                QuotesKind::Quotes,
+                wanted.iter().map(|&(_, p)| &*tick.updates[p as usize].json),
+            )
         };
-        for &(at, u) in &wanted {
-            let entry = &mut self.entries[at];
-            entry.last_seq = entry.last_seq.max(u.seq);
+        for &(at, p) in wanted.iter() {
+            let entry = &mut entries[at as usize];
+            entry.last_seq = entry.last_seq.max(tick.updates[p as usize].seq);
         }
         Some(Batch {
             frame,
@@ -212,14 +224,14 @@ impl Subscription {
     /// The connection is full: remember which of `tick`'s symbols changed instead of queueing
     /// the tick. Returns how many quotes were deferred.
     pub fn defer_tick(&mut self, tick: &Tick) -> usize {
-        let wanted = self.wanted(tick);
-        for &(at, _) in &wanted {
-            let entry = &mut self.entries[at];
+        self.collect_wanted(tick);
+        for &(at, _) in &self.wanted {
+            let entry = &mut self.entries[at as usize];
             if !std::mem::replace(&mut entry.pending, true) {
                 self.pending += 1;
             }
         }
-        wanted.len()
+        self.wanted.len()
     }
 
     /// Marks every subscribed symbol pending (after missing ticks altogether).
@@ -281,6 +293,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feed::Update;
 
     fn update(symbol: SymbolId, seq: u64) -> Update {
         Update {
