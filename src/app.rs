@@ -55,7 +55,9 @@ impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
         let feed = match settings.feed.source {
-            FeedSource::Simulated => simulated::spawn(&settings.feed, shutdown.clone()),
+            FeedSource::Simulated => {
+                simulated::spawn(&settings.feed, &settings.history, shutdown.clone())
+            }
             FeedSource::Nats => {
                 edge::spawn(&settings, shutdown.clone()).map_err(io::Error::other)?
             }

@@ -399,7 +399,9 @@ async fn too_many_symbols_in_one_request() {
     assert_eq!(
         client.recv_control().await,
         ServerMessage::Subscribed {
-            symbols: vec!["AAPL".into(), "MSFT".into(), "NVDA".into()]
+            id: None,
+            symbols: vec!["AAPL".into(), "MSFT".into(), "NVDA".into()],
+            recovered: vec![],
         }
     );
     assert!(matches!(
@@ -412,7 +414,7 @@ async fn too_many_symbols_in_one_request() {
         .await;
     assert!(matches!(
         client.recv_control().await,
-        ServerMessage::Subscribed { symbols } if symbols.len() == every
+        ServerMessage::Subscribed { symbols, .. } if symbols.len() == every
     ));
     app.stop().await;
 }

@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Value, json};
-use ticker::protocol::ClientMessage;
+use ticker::protocol::history::Interval;
+use ticker::protocol::{ClientMessage, Request};
 use ticker::settings::{Settings, SettingsError, Sources};
 
 /// Any JSON value, nested a few levels, with the protocol's own words over-represented.
@@ -38,15 +39,38 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 /// A well-formed request.
-fn request() -> impl Strategy<Value = ClientMessage> {
+fn request() -> impl Strategy<Value = Request> {
     let symbols = prop::collection::vec("[A-Z.*]{1,6}", 0..8);
-    prop_oneof![
-        symbols
-            .clone()
-            .prop_map(|symbols| ClientMessage::Subscribe { symbols }),
+    let since = prop::option::of(
+        prop::collection::btree_map("[A-Z]{1,5}", any::<u64>(), 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k, json!(v))).collect())),
+    );
+    let message = prop_oneof![
+        (symbols.clone(), since)
+            .prop_map(|(symbols, since)| ClientMessage::Subscribe { symbols, since }),
         symbols.prop_map(|symbols| ClientMessage::Unsubscribe { symbols }),
-        json_value().prop_map(|id| ClientMessage::Ping { id }),
-    ]
+        Just(ClientMessage::Ping),
+        (
+            "[A-Z]{1,5}",
+            prop_oneof![Just(Interval::Second), Just(Interval::Minute)],
+            prop::option::of(0..5000usize)
+        )
+            .prop_map(|(symbol, interval, limit)| ClientMessage::History {
+                symbol,
+                interval,
+                limit
+            }),
+    ];
+    (prop::option::of(json_value()), message).prop_map(|(id, message)| Request { id, message })
+}
+
+/// A request as a client writes it: the op's fields and its `id`, if any.
+fn text_of(request: &Request) -> String {
+    let mut value = serde_json::to_value(&request.message).unwrap();
+    if let Some(id) = &request.id {
+        value["id"] = id.clone();
+    }
+    value.to_string()
 }
 
 /// Where shrunk failing cases are kept; proptest replays them first on every run.
@@ -66,26 +90,32 @@ proptest! {
     /// Any text at all is either a request or a `bad_request` explanation; never a panic.
     #[test]
     fn parser_takes_any_text(text in ".{0,200}") {
-        if let Err(message) = ClientMessage::parse(&text) {
-            prop_assert!(!message.is_empty());
+        if let Err(unreadable) = Request::parse(&text) {
+            prop_assert!(!unreadable.reason.is_empty());
         }
     }
 
     /// Any JSON value parses only when it is an object whose `op` is a known request.
     #[test]
     fn parser_accepts_only_known_ops(value in json_value()) {
-        let parsed = ClientMessage::parse(&value.to_string());
+        let parsed = Request::parse(&value.to_string());
         let op = value.get("op").and_then(Value::as_str);
-        if parsed.is_ok() {
-            prop_assert!(matches!(op, Some("subscribe" | "unsubscribe" | "ping")), "{value}");
+        match parsed {
+            Ok(request) => {
+                prop_assert!(matches!(op, Some("subscribe" | "unsubscribe" | "ping" | "history")), "{value}");
+                prop_assert_eq!(request.id.as_ref(), value.get("id"));
+            }
+            // A readable object's id comes back with the error, so the reply can carry it.
+            Err(unreadable) => if value.is_object() {
+                prop_assert_eq!(unreadable.id.as_ref(), value.get("id"));
+            },
         }
     }
 
     /// Every well-formed request survives serialization and parsing unchanged.
     #[test]
     fn requests_round_trip(request in request()) {
-        let text = serde_json::to_string(&request).unwrap();
-        prop_assert_eq!(ClientMessage::parse(&text).unwrap(), request);
+        prop_assert_eq!(Request::parse(&text_of(&request)).unwrap(), request);
     }
 }
 
@@ -111,6 +141,11 @@ const KEYS: &[&str] = &[
     "FEED__TIME_SCALE",
     "FEED__UPDATE_PROBABILITY",
     "FEED__MAX_QUIET_TICKS",
+    "HISTORY__RESUME_UPDATES",
+    "HISTORY__MAX_RESUME_QUOTES",
+    "HISTORY__BARS_1S",
+    "HISTORY__BARS_1M",
+    "HISTORY__GENERATE_PAST",
     "WS__HEARTBEAT_INTERVAL_MS",
     "WS__IDLE_TIMEOUT_MS",
     "WS__MAX_MESSAGE_BYTES",
@@ -210,10 +245,9 @@ proptest! {
 fn float_ids_survive_parsing() {
     let id = -1.616_712_835_449_366_3e66_f64;
     let text = json!({"op": "ping", "id": id}).to_string();
-    let ClientMessage::Ping { id: parsed } = ClientMessage::parse(&text).unwrap() else {
-        panic!("a ping");
-    };
-    assert_eq!(parsed.as_f64(), Some(id));
+    let parsed = Request::parse(&text).unwrap();
+    assert_eq!(parsed.message, ClientMessage::Ping);
+    assert_eq!(parsed.id.and_then(|id| id.as_f64()), Some(id));
 }
 
 /// The shapes the request parser must keep accepting (a regression anchor for the above).
@@ -224,10 +258,10 @@ fn documented_requests_parse() {
         json!({"op": "unsubscribe", "symbols": ["*"]}),
         json!({"op": "ping", "id": 7}),
         json!({"op": "ping"}),
+        json!({"op": "subscribe", "symbols": ["AAPL"], "since": {"AAPL": 12}, "id": "r1"}),
+        json!({"op": "history", "symbol": "AAPL", "interval": "1m", "limit": 300, "id": 2}),
+        json!({"op": "history", "symbol": "AAPL", "interval": "1s"}),
     ] {
-        assert!(
-            ClientMessage::parse(&request.to_string()).is_ok(),
-            "{request}"
-        );
+        assert!(Request::parse(&request.to_string()).is_ok(), "{request}");
     }
 }

@@ -2,7 +2,7 @@
 //! types and serializes back to the same JSON, so a renamed or missing field fails here.
 
 use serde_json::Value;
-use ticker::protocol::{ClientMessage, ServerMessage};
+use ticker::protocol::{Request, ServerMessage};
 
 fn doc() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md"))
@@ -42,9 +42,13 @@ fn every_example_matches_the_types() {
             serde_json::to_value(message).unwrap()
         } else if example.get("op").is_some() {
             client += 1;
-            let message: ClientMessage = serde_json::from_value(example.clone())
-                .unwrap_or_else(|e| panic!("{example} is no client message: {e}"));
-            serde_json::to_value(message).unwrap()
+            let request = Request::parse(&example.to_string())
+                .unwrap_or_else(|e| panic!("{example} is no client request: {}", e.reason));
+            let mut back = serde_json::to_value(request.message).unwrap();
+            if let Some(id) = request.id {
+                back["id"] = id;
+            }
+            back
         } else {
             http += 1;
             assert!(example["error"].is_string() && example["message"].is_string());
@@ -68,6 +72,10 @@ fn every_type_and_code_is_documented() {
         "\"type\":\"snapshot\"",
         "\"type\":\"quotes\"",
         "\"type\":\"pong\"",
+        "\"type\":\"history\"",
+        "\"op\":\"history\"",
+        "\"recovered\"",
+        "\"since\"",
         "\"type\":\"status\"",
         "\"type\":\"error\"",
         "`bad_request`",

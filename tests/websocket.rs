@@ -21,7 +21,7 @@ fn set(names: &[&str]) -> HashSet<String> {
 /// Reads `subscribed` and returns its list; panics on anything else but quotes.
 async fn expect_subscribed(client: &mut Client) -> Vec<String> {
     match client.recv_control().await {
-        ServerMessage::Subscribed { symbols } => symbols,
+        ServerMessage::Subscribed { symbols, .. } => symbols,
         other => panic!("expected subscribed, got {other:?}"),
     }
 }
@@ -54,7 +54,14 @@ async fn welcome_describes_session() {
             heartbeat_interval_ms,
             idle_timeout_ms,
             node,
+            history,
         } => {
+            let history = history.expect("welcome says what history keeps");
+            assert_eq!(
+                (history.intervals.second, history.intervals.minute),
+                (900, 1440)
+            );
+            assert_eq!(history.resume_updates, 600);
             assert_eq!(symbol_count, app.symbol_count().await);
             assert_eq!(version, 1);
             assert!(!node.is_empty(), "welcome names the node");

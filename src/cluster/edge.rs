@@ -20,12 +20,13 @@ use crate::cluster::nats::{
     Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options, parse_urls,
 };
 use crate::cluster::sequencer::{Sequenced, Sequencer};
+use crate::feed::history::History;
 use crate::feed::market::opening_quotes;
 use crate::feed::outlets::Outlets;
 use crate::feed::symbols::Universe;
 use crate::feed::{Command, FeedHandle, FeedStatus, Snapshot, Update};
 use crate::protocol::quote::Quote;
-use crate::settings::{FeedSettings, Settings};
+use crate::settings::{FeedSettings, HistorySettings, Settings};
 
 /// Most broker messages folded into one batch before sessions are woken.
 const MAX_BATCH: usize = 4096;
@@ -38,7 +39,7 @@ pub fn spawn(settings: &Settings, shutdown: CancellationToken) -> Result<FeedHan
     let urls = parse_urls(&settings.nats.url)?;
     let name = format!("ticker-edge-{}", settings.server.node());
     let (options, links) = connect_options(&settings.nats, &name)?;
-    let (edge, handle) = Edge::new(&settings.feed);
+    let (edge, handle) = Edge::new(&settings.feed, &settings.history);
     let link = LinkParts {
         options,
         urls,
@@ -78,13 +79,15 @@ type SnapshotResult = Result<SnapshotReply, String>;
 
 impl Edge {
     /// The actor, stale and waiting for its first snapshot, and its handle.
-    fn new(feed: &FeedSettings) -> (Self, FeedHandle) {
+    fn new(feed: &FeedSettings, history: &HistorySettings) -> (Self, FeedHandle) {
         let universe = Arc::new(Universe::new(&feed.symbols));
+        let history = Arc::new(History::new(Arc::clone(&universe), history));
         // Until the first snapshot: every symbol at its opening price with seq 0, which is
         // exactly what the publisher's market starts from.
         let placeholders = Snapshot::new(0, 0, &opening_quotes(feed, now_ms()));
         let stale = FeedStatus::Stale { since: now_ms() };
-        let (outlets, commands, handle) = Outlets::new(placeholders, stale, Arc::clone(&universe));
+        let (outlets, commands, handle) =
+            Outlets::new(placeholders, stale, Arc::clone(&universe), history);
         let edge = Edge {
             commands,
             outlets,
@@ -329,7 +332,8 @@ mod tests {
     use crate::feed::symbols::SymbolId;
 
     fn edge() -> (Edge, FeedHandle) {
-        Edge::new(&Settings::defaults().expect("defaults are valid").feed)
+        let defaults = Settings::defaults().expect("defaults are valid");
+        Edge::new(&defaults.feed, &defaults.history)
     }
 
     fn quote(symbol: &str, seq: u64) -> Quote {

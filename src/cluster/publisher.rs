@@ -54,7 +54,7 @@ impl Publisher {
         let (client, _links) = crate::cluster::nats::connect(&settings.nats, &name).await?;
         let subjects = Subjects::new(&settings.nats.subject_prefix);
         let snapshot_requests = client.subscribe(subjects.snapshot()).await?;
-        let feed = simulated::spawn(&settings.feed, shutdown.clone());
+        let feed = simulated::spawn(&settings.feed, &settings.history, shutdown.clone());
         let epoch = now_ms();
         tracing::info!(epoch, url = %settings.nats.url, prefix = %settings.nats.subject_prefix, "publisher starting");
         let pump = Pump {

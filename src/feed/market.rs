@@ -11,7 +11,7 @@ use crate::protocol::quote::{Quote, round2};
 use crate::settings::{FeedSettings, SymbolSettings};
 
 /// Seconds in a trading year (252 sessions of 6.5 hours), the unit of annualised volatility.
-const TRADING_YEAR_SECS: f64 = 252.0 * 6.5 * 3600.0;
+pub(crate) const TRADING_YEAR_SECS: f64 = 252.0 * 6.5 * 3600.0;
 
 /// One symbol's evolving state.
 #[derive(Debug, Clone)]

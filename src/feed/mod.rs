@@ -11,8 +11,10 @@
 //! Imports `protocol` and `settings` only.
 
 pub mod generated;
+pub mod history;
 pub mod market;
 pub(crate) mod outlets;
+pub(crate) mod past;
 pub(crate) mod simulated;
 pub(crate) mod symbols;
 
@@ -23,6 +25,7 @@ use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::protocol::quote::Quote;
+use history::{History, Recorded};
 use symbols::{SymbolId, Universe};
 
 pub use outlets::TICK_BUFFER;
@@ -34,6 +37,8 @@ pub struct Update {
     pub seq: u64,
     pub ts: u64,
     pub json: ByteString,
+    /// The same quote as the history keeps it.
+    pub recorded: Recorded,
 }
 
 impl Update {
@@ -46,6 +51,7 @@ impl Update {
             json: serde_json::to_string(quote)
                 .expect("a quote is plain data and always serializes")
                 .into(),
+            recorded: Recorded::of(quote),
         }
     }
 }
@@ -158,6 +164,7 @@ pub struct FeedHandle {
     latest: watch::Receiver<Arc<Snapshot>>,
     status: watch::Receiver<FeedStatus>,
     universe: Arc<Universe>,
+    history: Arc<History>,
 }
 
 impl FeedHandle {
@@ -167,12 +174,14 @@ impl FeedHandle {
         latest: watch::Receiver<Arc<Snapshot>>,
         status: watch::Receiver<FeedStatus>,
         universe: Arc<Universe>,
+        history: Arc<History>,
     ) -> Self {
         Self {
             commands,
             latest,
             status,
             universe,
+            history,
         }
     }
 
@@ -198,6 +207,11 @@ impl FeedHandle {
 
     pub fn universe(&self) -> &Arc<Universe> {
         &self.universe
+    }
+
+    /// Every symbol's recent updates and bars, up to the latest tick published.
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::history::History;
 use super::symbols::Universe;
 use super::{Command, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
 use crate::protocol::{QuotesKind, quotes_frame};
@@ -19,6 +20,7 @@ const COMMAND_BUFFER: usize = 64;
 pub(crate) struct Outlets {
     pub(crate) ticks: broadcast::Sender<Arc<Tick>>,
     latest: watch::Sender<Arc<Snapshot>>,
+    history: Arc<History>,
     /// Held while the actor runs, so watchers' status receivers stay open.
     pub(crate) status: watch::Sender<FeedStatus>,
 }
@@ -29,6 +31,7 @@ impl Outlets {
         first: Snapshot,
         status: FeedStatus,
         universe: Arc<Universe>,
+        history: Arc<History>,
     ) -> (Self, mpsc::Receiver<Command>, FeedHandle) {
         let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
         let (ticks, _) = broadcast::channel(TICK_BUFFER);
@@ -37,9 +40,10 @@ impl Outlets {
         let outlets = Self {
             ticks,
             latest: latest_tx,
+            history: Arc::clone(&history),
             status: status_tx,
         };
-        let handle = FeedHandle::new(commands_tx, latest, status, universe);
+        let handle = FeedHandle::new(commands_tx, latest, status, universe, history);
         (outlets, commands, handle)
     }
 
@@ -57,9 +61,14 @@ impl Outlets {
         }
     }
 
-    /// Applies `updates` to the latest snapshot, then sends them to every session as tick
-    /// `number`. Never waits: no receivers is fine, and a session behind the ring resyncs.
+    /// Records `updates` in the history, applies them to the latest snapshot, then sends them
+    /// to every session as tick `number`. Never waits: no receivers is fine, and a session
+    /// behind the ring resyncs. In this order, the history holds every update a snapshot
+    /// shows, so a resume up to a snapshot's seqs finds them all.
     pub(crate) fn publish(&self, number: u64, ts: u64, epoch: u64, updates: Vec<Update>) {
+        for u in &updates {
+            self.history.record(u.symbol, u.seq, u.recorded);
+        }
         let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
         let snapshot = {
             let previous = self.latest.borrow();

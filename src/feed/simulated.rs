@@ -8,15 +8,22 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use super::history::History;
 use super::market::Market;
 use super::outlets::Outlets;
+use super::past;
 use super::symbols::{SymbolId, Universe};
 use super::{Command, FeedHandle, FeedStatus, Snapshot, Update};
 use crate::clock::now_ms;
-use crate::settings::FeedSettings;
+use crate::settings::{FeedSettings, HistorySettings};
 
-/// Spawns the simulated feed on the current runtime; it stops when `shutdown` is cancelled.
-pub fn spawn(settings: &FeedSettings, shutdown: CancellationToken) -> FeedHandle {
+/// Spawns the simulated feed on the current runtime, with a generated past if
+/// `history.generate_past`; it stops when `shutdown` is cancelled.
+pub fn spawn(
+    settings: &FeedSettings,
+    history_settings: &HistorySettings,
+    shutdown: CancellationToken,
+) -> FeedHandle {
     let seed = settings
         .seed
         .unwrap_or_else(|| rand::make_rng::<rand::rngs::StdRng>().random());
@@ -25,11 +32,25 @@ pub fn spawn(settings: &FeedSettings, shutdown: CancellationToken) -> FeedHandle
         symbols = settings.symbols.len(),
         "simulated feed starting"
     );
-    let market = Market::new(settings, seed, now_ms());
+    let start = now_ms();
+    let market = Market::new(settings, seed, start);
     let universe = std::sync::Arc::new(Universe::new(&settings.symbols));
+    let history = std::sync::Arc::new(History::new(
+        std::sync::Arc::clone(&universe),
+        history_settings,
+    ));
+    if history_settings.generate_past {
+        let began = std::time::Instant::now();
+        past::generate(&history, settings, history_settings, seed, start);
+        tracing::info!(
+            symbols = settings.symbols.len(),
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "generated a past for the charts"
+        );
+    }
     let epoch = rand::make_rng::<rand::rngs::StdRng>().random();
     let first = Snapshot::new(0, epoch, &market.quotes());
-    let (outlets, commands, handle) = Outlets::new(first, FeedStatus::Live, universe);
+    let (outlets, commands, handle) = Outlets::new(first, FeedStatus::Live, universe, history);
     let actor = Feed {
         market,
         commands,
@@ -85,6 +106,10 @@ mod tests {
     use crate::protocol::quote::Quote;
     use crate::settings::Settings;
 
+    fn history() -> HistorySettings {
+        Settings::defaults().expect("defaults are valid").history
+    }
+
     fn settings(seed: u64) -> FeedSettings {
         let mut feed = Settings::defaults().expect("defaults are valid").feed;
         feed.seed = Some(seed);
@@ -97,7 +122,7 @@ mod tests {
     async fn ticks_follow_snapshot_on_interval() {
         let settings = settings(11);
         let shutdown = CancellationToken::new();
-        let feed = spawn(&settings, shutdown.clone());
+        let feed = spawn(&settings, &history(), shutdown.clone());
         let mut watcher = feed.watch().await.expect("feed is running");
         let mut seqs: Vec<u64> = watcher.snapshot.quotes.iter().map(|u| u.seq).collect();
         let start = tokio::time::Instant::now();
@@ -133,7 +158,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let mut prices = Vec::new();
         for _ in 0..2 {
-            let feed = spawn(&settings(5), shutdown.clone());
+            let feed = spawn(&settings(5), &history(), shutdown.clone());
             let mut watcher = feed.watch().await.unwrap();
             let mut seen = Vec::new();
             for _ in 0..10 {

@@ -8,6 +8,7 @@ mod assets;
 pub mod connection;
 pub mod error;
 pub mod health;
+mod history;
 mod metrics;
 mod quotes;
 pub mod server;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(readable("/quotes", quotes::all))
                 .service(readable("/quotes/{symbol}", quotes::one))
                 .service(readable("/symbols", quotes::symbols))
+                .service(readable("/history/{symbol}", history::bars))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(assets::serve));

@@ -152,7 +152,11 @@ fn etag(snapshot: &Snapshot, ids: &[SymbolId]) -> String {
 }
 
 /// Answers 304 when the client's `If-None-Match` matches `tag`, else 200 with the body.
-fn conditional(req: &HttpRequest, tag: String, body: impl FnOnce() -> String) -> HttpResponse {
+pub(crate) fn conditional(
+    req: &HttpRequest,
+    tag: String,
+    body: impl FnOnce() -> String,
+) -> HttpResponse {
     let etag = EntityTag::new_strong(tag);
     let matches = match req.get_header::<IfNoneMatch>() {
         Some(IfNoneMatch::Any) => true,
@@ -188,9 +192,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn poll_body_and_etag_track_requested_symbols() {
         let shutdown = CancellationToken::new();
-        let mut settings = Settings::defaults().expect("defaults are valid").feed;
+        let defaults = Settings::defaults().expect("defaults are valid");
+        let mut settings = defaults.feed;
         settings.seed = Some(9);
-        let feed = simulated::spawn(&settings, shutdown.clone());
+        let feed = simulated::spawn(&settings, &defaults.history, shutdown.clone());
         let mut watcher = feed.watch().await.unwrap();
         let before = feed.latest();
         let body: serde_json::Value = serde_json::from_str(&poll_body(&before, &[0, 2])).unwrap();

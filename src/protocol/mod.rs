@@ -5,12 +5,14 @@
 //!
 //! Imports no other area: `feed`, `session`, `http` and `cluster` all speak it.
 
+pub mod history;
 pub mod quote;
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use history::{Bar, HistoryLimits, Interval};
 use quote::Quote;
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -19,20 +21,42 @@ pub const WELCOME_SYMBOLS_MAX: usize = 256;
 /// The `Sec-WebSocket-Protocol` value the server selects when a client offers it.
 pub const SUBPROTOCOL: &str = "ticker.v1";
 
-/// A request from the client.
+/// What a client asks for: the `op` of a request (its `id` is in [`Request`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ClientMessage {
     Subscribe {
         symbols: Vec<String>,
+        /// Resume: the last seq the client has, per symbol (`{"AAPL":1234}`); checked by
+        /// [`parse_since`], so that a bad value gets a message that names it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Value>,
     },
     Unsubscribe {
         symbols: Vec<String>,
     },
-    Ping {
-        #[serde(default)]
-        id: Value,
+    Ping,
+    History {
+        symbol: String,
+        interval: Interval,
+        /// The newest `limit` bars; absent = every bar kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
     },
+}
+
+/// One request: what the client asks, and the `id` (any JSON value) every reply to it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: Option<Value>,
+    pub message: ClientMessage,
+}
+
+/// A request that could not be read: why, and its `id` if it had one, for the error reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    pub id: Option<Value>,
+    pub reason: String,
 }
 
 /// A message from the server. `Snapshot` and `Quotes` are built by [`quotes_frame`] on the hot
@@ -54,9 +78,19 @@ pub enum ServerMessage {
         idle_timeout_ms: u64,
         /// Which server node this connection is on (`server.node_id`).
         node: String,
+        /// What history and resume can reach.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history: Option<HistoryLimits>,
     },
     Subscribed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        /// Every symbol the session is subscribed to now.
         symbols: Vec<String>,
+        /// The symbols of this request whose missed updates were replayed (resume), in the
+        /// `quotes` frames that follow; the others of the request get a `snapshot`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recovered: Vec<String>,
     },
     Snapshot {
         quotes: Vec<Quote>,
@@ -67,6 +101,14 @@ pub enum ServerMessage {
     Pong {
         id: Value,
     },
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        symbol: String,
+        interval: Interval,
+        /// Oldest first.
+        bars: Vec<Bar>,
+    },
     /// Whether quotes are flowing: sent when the feed goes stale (the broker is unreachable)
     /// and when it is live again; the connection stays open either way.
     Status {
@@ -76,6 +118,8 @@ pub enum ServerMessage {
         since: Option<u64>,
     },
     Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
         code: ErrorCode,
         message: String,
         /// The symbols the error is about, for `unknown_symbol`.
@@ -115,28 +159,65 @@ impl ServerMessage {
 
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error {
+            id: None,
             code,
             message: message.into(),
             symbols: Vec::new(),
         }
     }
+
+    /// This message as a reply to the request with `request` as its id: replies (`subscribed`,
+    /// `history`, `pong`, `error`) carry it; other messages are left as they are.
+    pub fn with_id(mut self, request: Option<&Value>) -> Self {
+        match &mut self {
+            Self::Subscribed { id, .. } | Self::History { id, .. } | Self::Error { id, .. } => {
+                *id = request.cloned();
+            }
+            Self::Pong { id } => *id = request.cloned().unwrap_or(Value::Null),
+            _ => {}
+        }
+        self
+    }
 }
 
-impl ClientMessage {
-    /// Parses a text frame; the error text is sent back in a `bad_request` error.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let parsed = serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("not valid JSON: {e}")
-            }
-            _ => format!("not a valid request: {e}"),
-        })?;
+impl Request {
+    /// Parses a text frame; the reason is sent back in a `bad_request` error, with the
+    /// request's `id` when it had one.
+    pub fn parse(text: &str) -> Result<Self, Unreadable> {
+        let unreadable = |id, reason| Unreadable { id, reason };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| unreadable(None, format!("not valid JSON: {e}")))?;
         // serde also takes a tagged enum as an array (`["ping"]`); the protocol has objects.
-        if !text.trim_start().starts_with('{') {
-            return Err("not a valid request: a request is a JSON object with an \"op\"".into());
+        let Value::Object(mut fields) = value else {
+            return Err(unreadable(
+                None,
+                "not a valid request: a request is a JSON object with an \"op\"".into(),
+            ));
+        };
+        let id = fields.remove("id");
+        match serde_json::from_value(Value::Object(fields)) {
+            Ok(message) => Ok(Self { id, message }),
+            Err(e) => Err(unreadable(id, format!("not a valid request: {e}"))),
         }
-        Ok(parsed)
     }
+}
+
+/// Reads `subscribe`'s `since`: an object of symbol → the last seq the client has.
+pub fn parse_since(since: &Value) -> Result<Vec<(String, u64)>, String> {
+    let Value::Object(entries) = since else {
+        return Err(format!(
+            "since must be an object of symbol to the last seq received, like {{\"AAPL\":1234}}, not {since}"
+        ));
+    };
+    entries
+        .iter()
+        .map(|(symbol, seq)| match seq.as_u64() {
+            Some(seq) => Ok((symbol.clone(), seq)),
+            None => Err(format!(
+                "since.{symbol} must be the last seq received (an integer, 0 or more), not {seq}"
+            )),
+        })
+        .collect()
 }
 
 /// The kinds of frame that carry a list of quotes.
@@ -216,24 +297,37 @@ mod tests {
         assert_eq!(&*empty, r#"{"type":"quotes","quotes":[]}"#);
     }
 
-    /// Requests parse as documented; anything else is a `bad_request` with a reason.
+    /// Requests parse as documented, with their id; anything else is a `bad_request` with a
+    /// reason (and the id, when the request was an object that had one).
     #[test]
-    fn client_messages_parse_as_documented() {
+    fn requests_parse_as_documented() {
         assert_eq!(
-            ClientMessage::parse(r#"{"op":"subscribe","symbols":["AAPL","*"]}"#),
-            Ok(ClientMessage::Subscribe {
-                symbols: vec!["AAPL".into(), "*".into()]
+            Request::parse(r#"{"op":"subscribe","symbols":["AAPL","*"]}"#),
+            Ok(Request {
+                id: None,
+                message: ClientMessage::Subscribe {
+                    symbols: vec!["AAPL".into(), "*".into()],
+                    since: None,
+                }
             })
         );
         assert_eq!(
-            ClientMessage::parse(r#"{"op":"ping","id":{"n":7}}"#),
-            Ok(ClientMessage::Ping {
-                id: json!({"n": 7})
+            Request::parse(r#"{"op":"ping","id":{"n":7}}"#),
+            Ok(Request {
+                id: Some(json!({"n": 7})),
+                message: ClientMessage::Ping
             })
         );
         assert_eq!(
-            ClientMessage::parse(r#"{"op":"ping"}"#),
-            Ok(ClientMessage::Ping { id: Value::Null })
+            Request::parse(r#"{"op":"history","symbol":"AAPL","interval":"1s","id":"h"}"#),
+            Ok(Request {
+                id: Some(json!("h")),
+                message: ClientMessage::History {
+                    symbol: "AAPL".into(),
+                    interval: Interval::Second,
+                    limit: None
+                }
+            })
         );
         for bad in [
             "hello",
@@ -244,14 +338,78 @@ mod tests {
             r#"{"op":"subscribe","symbols":"AAPL"}"#,
             r#"{"op":"subscribe"}"#,
             r#"{"op":7}"#,
+            r#"{"op":"history","symbol":"AAPL","interval":"5m"}"#,
         ] {
-            assert!(ClientMessage::parse(bad).is_err(), "{bad} parsed");
+            assert!(Request::parse(bad).is_err(), "{bad} parsed");
         }
         assert!(
-            ClientMessage::parse("nope")
+            Request::parse("nope")
                 .unwrap_err()
+                .reason
                 .starts_with("not valid JSON")
         );
+        assert_eq!(
+            Request::parse(r#"{"op":"buy","id":9}"#).unwrap_err().id,
+            Some(json!(9))
+        );
+    }
+
+    /// `since` is an object of non-negative seqs; anything else is refused with a reason that
+    /// names the culprit.
+    #[test]
+    fn since_is_checked() {
+        assert_eq!(
+            parse_since(&json!({"AAPL": 12, "MSFT": 0})),
+            Ok(vec![("AAPL".into(), 12), ("MSFT".into(), 0)])
+        );
+        assert!(
+            parse_since(&json!({"AAPL": -1}))
+                .unwrap_err()
+                .contains("since.AAPL")
+        );
+        assert!(
+            parse_since(&json!({"AAPL": 1.5}))
+                .unwrap_err()
+                .contains("since.AAPL")
+        );
+        assert!(
+            parse_since(&json!({"AAPL": "7"}))
+                .unwrap_err()
+                .contains("since.AAPL")
+        );
+        assert!(
+            parse_since(&json!([1, 2]))
+                .unwrap_err()
+                .starts_with("since must be an object")
+        );
+    }
+
+    /// Replies carry the request's id; other messages never do.
+    #[test]
+    fn replies_carry_the_request_id() {
+        let id = json!({"n": 1});
+        let subscribed = ServerMessage::Subscribed {
+            id: None,
+            symbols: vec!["AAPL".into()],
+            recovered: vec!["AAPL".into()],
+        }
+        .with_id(Some(&id));
+        assert_eq!(
+            serde_json::to_value(&subscribed).unwrap(),
+            json!({"type":"subscribed","id":{"n":1},"symbols":["AAPL"],"recovered":["AAPL"]})
+        );
+        let error = ServerMessage::error(ErrorCode::BadRequest, "x").with_id(Some(&id));
+        assert_eq!(serde_json::to_value(&error).unwrap()["id"], id);
+        let pong = ServerMessage::Pong { id: Value::Null };
+        assert_eq!(
+            serde_json::to_value(pong.clone().with_id(None)).unwrap(),
+            json!({"type":"pong","id":null})
+        );
+        let status = ServerMessage::Status {
+            feed: Liveness::Live,
+            since: None,
+        };
+        assert_eq!(status.clone().with_id(Some(&id)), status);
     }
 
     /// Server messages have the documented `type` tags and field names.
@@ -265,6 +423,7 @@ mod tests {
             heartbeat_interval_ms: 5000,
             idle_timeout_ms: 15000,
             node: "edge-1".into(),
+            history: None,
         };
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),
@@ -289,6 +448,7 @@ mod tests {
             json!({"type":"status","feed":"live"})
         );
         let err = ServerMessage::Error {
+            id: None,
             code: ErrorCode::UnknownSymbol,
             message: "unknown symbol: NOPE".into(),
             symbols: vec!["NOPE".into()],

@@ -393,6 +393,7 @@ mod tests {
             seq,
             ts: seq,
             json: format!(r#"{{"s":{symbol},"seq":{seq}}}"#).into(),
+            recorded: Default::default(),
         }
     }
 
@@ -414,14 +415,21 @@ mod tests {
             quotes: vec![update(0, 0), update(1, 0)],
             epoch: 1,
         };
-        let (outlets, _, handle) = Outlets::new(first, FeedStatus::Live, universe);
+        let history = Arc::new(crate::feed::history::History::new(
+            Arc::clone(&universe),
+            &crate::settings::Settings::defaults().unwrap().history,
+        ));
+        let (outlets, _, handle) = Outlets::new(first, FeedStatus::Live, universe, history);
         (outlets, handle)
     }
 
     /// An outlet following the feed, subscribed to `symbols`, and its body.
     fn follower(outlets: &Outlets, feed: &FeedHandle, symbols: &[SymbolId]) -> (Outlet, Body) {
         let outlet = Outlet::new(Subscription::new(2), feed.clone(), Encoder::Plain);
-        outlet.state().subscription.add(symbols, &feed.latest());
+        outlet
+            .state()
+            .subscription
+            .add(symbols, &feed.latest(), &[]);
         outlet.follow(outlets.ticks.subscribe());
         let body = outlet.body(BoxBody::new(()));
         (outlet, body)

@@ -19,6 +19,7 @@ pub(crate) mod frame_guard;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
+pub(crate) mod resume;
 pub(crate) mod subscription;
 
 use std::convert::Infallible;
@@ -34,8 +35,10 @@ use tokio_util::sync::CancellationToken;
 use crate::access::rate::{Decision, MessageRate, Rate};
 use crate::feed::{FeedHandle, FeedStatus, Snapshot, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
+use crate::protocol::history::Interval;
 use crate::protocol::{
-    ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage, WELCOME_SYMBOLS_MAX,
+    ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, Request, ServerMessage,
+    WELCOME_SYMBOLS_MAX, parse_since,
 };
 use crate::session::body::{Gone, Outlet};
 use crate::session::deflate::Inflater;
@@ -54,9 +57,10 @@ pub const CLOSE_IDLE: u16 = 4408;
 pub const FAULT_PANIC: &str = "fault-injection: panic";
 /// The Close reason for a client that keeps sending past its message rate (1008).
 const RATE_LIMIT_REASON: &str = "rate limit";
-/// The most frames one client request is answered with (`error`, `subscribed`, `snapshot`):
-/// room for them is made before the request is processed.
-const FRAMES_PER_REQUEST: usize = 3;
+/// The most frames one client request is answered with (two `error`s, `subscribed`,
+/// `snapshot`): room for them is made before the request is processed. A resume adds its
+/// replayed frames on top, at most `history.max_resume_quotes / REPLAY_FRAME_QUOTES`.
+const FRAMES_PER_REQUEST: usize = 4;
 
 /// What every session shares.
 #[derive(Clone)]
@@ -102,6 +106,8 @@ struct Session {
     reported: SessionCounts,
     /// `ws.max_client_messages_per_sec` for this client.
     message_rate: MessageRate,
+    /// The `id` of the request being answered: every reply to it carries it.
+    replying_to: Option<serde_json::Value>,
 }
 
 /// Puts the session behind `response` (actix-ws's 101): the response's body becomes the
@@ -140,6 +146,7 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
         out,
         reported: SessionCounts::default(),
         message_rate,
+        replying_to: None,
     };
     let metrics = Arc::clone(&session.ctx.metrics);
     let open = metrics.session_opened();
@@ -204,7 +211,7 @@ impl Session {
             self.send_status(initial_status);
         }
         if !initial.is_empty() {
-            self.subscribe(&initial, &snapshot);
+            self.subscribe(&initial, None, &snapshot);
         }
         drop(snapshot);
         self.out.follow(ticks);
@@ -314,15 +321,62 @@ impl Session {
         if text == FAULT_PANIC {
             panic!("fault injection: session {} panics on request", self.id);
         }
-        match ClientMessage::parse(text) {
-            Err(message) => self.send(&ServerMessage::error(ErrorCode::BadRequest, message)),
-            Ok(ClientMessage::Subscribe { symbols }) => {
-                let latest = self.ctx.feed.latest();
-                self.subscribe(&symbols, &latest);
+        let request = match Request::parse(text) {
+            Ok(request) => request,
+            Err(unreadable) => {
+                self.replying_to = unreadable.id;
+                self.send(ServerMessage::error(
+                    ErrorCode::BadRequest,
+                    unreadable.reason,
+                ));
+                self.replying_to = None;
+                return;
             }
-            Ok(ClientMessage::Unsubscribe { symbols }) => self.unsubscribe(&symbols),
-            Ok(ClientMessage::Ping { id }) => self.send(&ServerMessage::Pong { id }),
+        };
+        self.replying_to = request.id;
+        match request.message {
+            ClientMessage::Subscribe { symbols, since } => {
+                let latest = self.ctx.feed.latest();
+                self.subscribe(&symbols, since.as_ref(), &latest);
+            }
+            ClientMessage::Unsubscribe { symbols } => self.unsubscribe(&symbols),
+            ClientMessage::Ping => self.send(ServerMessage::Pong {
+                id: serde_json::Value::Null,
+            }),
+            ClientMessage::History {
+                symbol,
+                interval,
+                limit,
+            } => self.history(symbol, interval, limit),
         }
+        self.replying_to = None;
+    }
+
+    /// Answers `history` with the newest `limit` bars (all kept when absent).
+    fn history(&mut self, symbol: String, interval: Interval, limit: Option<usize>) {
+        let feed = self.ctx.feed.clone();
+        let Some(id) = feed.universe().lookup(&symbol) else {
+            return self.report_unknown(vec![symbol]);
+        };
+        let kept = feed.history().limits().intervals.of(interval);
+        let limit = match limit {
+            None => kept,
+            Some(n) if (1..=kept).contains(&n) => n,
+            Some(n) => {
+                let message = format!(
+                    "limit {n}: {} bars are kept, ask for 1 to {kept}",
+                    interval.name()
+                );
+                return self.send(ServerMessage::error(ErrorCode::BadRequest, message));
+            }
+        };
+        let (bars, _) = feed.history().bars(id, interval, limit);
+        self.send(ServerMessage::History {
+            id: None,
+            symbol,
+            interval,
+            bars,
+        });
     }
 
     fn refuse_rate_limited(&mut self) {
@@ -332,7 +386,7 @@ impl Session {
             "more than {} messages per second (burst {}); this one was dropped",
             ws.max_client_messages_per_sec, ws.client_message_burst
         );
-        self.send(&ServerMessage::error(ErrorCode::RateLimited, message));
+        self.send(ServerMessage::error(ErrorCode::RateLimited, message));
     }
 
     /// Refuses a request naming more than `ws.max_symbols_per_request` symbols; true if it did.
@@ -345,40 +399,87 @@ impl Session {
             "{} symbols in one request; at most {max} are allowed, nothing was changed",
             names.len()
         );
-        self.send(&ServerMessage::error(ErrorCode::TooManySymbols, message));
+        self.send(ServerMessage::error(ErrorCode::TooManySymbols, message));
         true
     }
 
-    /// Adds symbols: `error` for unknown names, then `subscribed`, then a snapshot of the new ones.
-    fn subscribe(&mut self, names: &[String], snapshot: &Snapshot) {
+    /// Adds symbols: `error` for unknown names, then `subscribed`, then what the client missed
+    /// of the symbols it resumes (`since`), then a snapshot of the other new ones.
+    fn subscribe(
+        &mut self,
+        names: &[String],
+        since: Option<&serde_json::Value>,
+        snapshot: &Snapshot,
+    ) {
         if self.too_many_symbols(names) {
             return;
         }
-        let resolved = self.ctx.feed.universe().resolve(names);
+        let since = match since.map(parse_since).transpose() {
+            Ok(since) => since.unwrap_or_default(),
+            Err(message) => {
+                let message = format!("{message}; nothing was changed");
+                return self.send(ServerMessage::error(ErrorCode::BadRequest, message));
+            }
+        };
+        let feed = self.ctx.feed.clone();
+        let universe = feed.universe();
+        let resolved = universe.resolve(names);
         self.report_unknown(resolved.unknown);
         let mut state = self.out.state();
-        let new = resolved
+        let mut new: Vec<_> = resolved
             .ids
             .iter()
-            .filter(|&&id| !state.subscription.contains(id))
-            .count();
+            .copied()
+            .filter(|&id| !state.subscription.contains(id))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
         let max = self.ctx.ws.max_subscriptions;
-        if state.subscription.len() + new > max {
+        if state.subscription.len() + new.len() > max {
             drop(state);
             let message = format!(
-                "subscribing to {new} more symbols would exceed the limit of {max}; nothing was changed"
+                "subscribing to {} more symbols would exceed the limit of {max}; nothing was changed",
+                new.len()
             );
-            return self.send(&ServerMessage::error(
+            return self.send(ServerMessage::error(
                 ErrorCode::TooManySubscriptions,
                 message,
             ));
         }
-        let snapshot_frame = state.subscription.add(&resolved.ids, snapshot);
+        let plan = resume::plan(
+            &since,
+            &resolved.ids,
+            &new,
+            snapshot,
+            feed.history(),
+            universe,
+        );
+        let snapshot_frame = state
+            .subscription
+            .add(&resolved.ids, snapshot, &plan.recovered);
+        state.counts.quotes_out += plan.quotes as u64;
         if let Some(out) = &snapshot_frame {
             state.counts.quotes_out += out.quotes as u64;
         }
         drop(state);
-        self.send_subscribed();
+        if !plan.problems.is_empty() {
+            self.send(ServerMessage::Error {
+                id: None,
+                code: ErrorCode::BadRequest,
+                message: plan.problems.join("; "),
+                symbols: plan.problem_symbols,
+            });
+        }
+        let recovered = plan
+            .recovered
+            .iter()
+            .map(|&id| universe.name(id).to_owned())
+            .collect();
+        self.send_subscribed(recovered);
+        // Queued with the subscription, before the body can send any tick of these symbols.
+        for frame in plan.frames {
+            self.out.push_text(frame);
+        }
         if let Some(out) = snapshot_frame {
             self.out.push_text(out.frame);
         }
@@ -391,7 +492,7 @@ impl Session {
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown);
         self.out.state().subscription.remove(&resolved.ids);
-        self.send_subscribed();
+        self.send_subscribed(Vec::new());
     }
 
     fn report_unknown(&mut self, unknown: Vec<String>) {
@@ -399,7 +500,8 @@ impl Session {
             return;
         }
         let message = format!("unknown symbol: {}", unknown.join(", "));
-        self.send(&ServerMessage::Error {
+        self.send(ServerMessage::Error {
+            id: None,
             code: ErrorCode::UnknownSymbol,
             message,
             symbols: unknown,
@@ -429,8 +531,9 @@ impl Session {
             heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms.ms(),
             idle_timeout_ms: self.ctx.ws.idle_timeout_ms.ms(),
             node: self.ctx.node.to_string(),
+            history: Some(self.ctx.feed.history().limits().clone()),
         };
-        self.send(&welcome);
+        self.send(welcome);
     }
 
     fn send_status(&mut self, status: FeedStatus) {
@@ -444,10 +547,10 @@ impl Session {
                 since: Some(since),
             },
         };
-        self.send(&message);
+        self.send(message);
     }
 
-    fn send_subscribed(&mut self) {
+    fn send_subscribed(&mut self, recovered: Vec<String>) {
         let universe = Arc::clone(self.ctx.feed.universe());
         let symbols = self
             .out
@@ -456,11 +559,17 @@ impl Session {
             .symbols()
             .map(|id| universe.name(id).to_owned())
             .collect();
-        self.send(&ServerMessage::Subscribed { symbols });
+        self.send(ServerMessage::Subscribed {
+            id: None,
+            symbols,
+            recovered,
+        });
     }
 
-    /// Queues a message; the caller made room for it.
-    fn send(&mut self, message: &ServerMessage) {
+    /// Queues a message, as a reply to the request being answered if there is one; the caller
+    /// made room for it.
+    fn send(&mut self, message: ServerMessage) {
+        let message = message.with_id(self.replying_to.as_ref());
         self.out.push_text(message.to_frame());
     }
 

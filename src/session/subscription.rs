@@ -111,8 +111,15 @@ impl Subscription {
         });
     }
 
-    /// Subscribes to `ids` and returns the snapshot frame of those that are new, if any.
-    pub fn add(&mut self, ids: &[SymbolId], snapshot: &Snapshot) -> Option<Batch> {
+    /// Subscribes to `ids` as of `snapshot` and returns the snapshot frame of those that are
+    /// new, if any, leaving out those in `recovered` (sorted): their missed updates are replayed
+    /// instead, up to the same snapshot.
+    pub fn add(
+        &mut self,
+        ids: &[SymbolId],
+        snapshot: &Snapshot,
+        recovered: &[SymbolId],
+    ) -> Option<Batch> {
         let mut added: Vec<SymbolId> = ids
             .iter()
             .copied()
@@ -135,8 +142,15 @@ impl Subscription {
         let requested: Vec<SymbolId> = ids
             .iter()
             .copied()
-            .filter(|id| added.binary_search(id).is_ok() && listed.insert(*id))
+            .filter(|id| {
+                added.binary_search(id).is_ok()
+                    && recovered.binary_search(id).is_err()
+                    && listed.insert(*id)
+            })
             .collect();
+        if requested.is_empty() {
+            return None;
+        }
         let frame = quotes_frame(
             QuotesKind::Snapshot,
             requested.iter().map(|&id| &*snapshot.quotes[id].json),
@@ -301,6 +315,7 @@ mod tests {
             seq,
             ts: seq,
             json: format!(r#"{{"s":{symbol},"seq":{seq}}}"#).into(),
+            recorded: Default::default(),
         }
     }
 
@@ -333,7 +348,7 @@ mod tests {
     #[test]
     fn whole_tick_uses_the_shared_frame() {
         let mut sub = Subscription::new(2);
-        sub.add(&[0, 1], &snapshot(&[0, 0]));
+        sub.add(&[0, 1], &snapshot(&[0, 0]), &[]);
         let t = tick(1, vec![update(0, 1), update(1, 1)]);
         let out = sub.take_tick(&t).unwrap();
         assert_eq!(out.quotes, 2);
@@ -344,7 +359,7 @@ mod tests {
     #[test]
     fn partial_tick_is_filtered_and_never_repeats() {
         let mut sub = Subscription::new(3);
-        let snap = sub.add(&[1], &snapshot(&[0, 5, 0])).unwrap();
+        let snap = sub.add(&[1], &snapshot(&[0, 5, 0]), &[]).unwrap();
         assert_eq!(
             &*snap.frame,
             r#"{"type":"snapshot","quotes":[{"s":1,"seq":5}]}"#
@@ -367,7 +382,7 @@ mod tests {
     #[test]
     fn conflation_sends_latest_state_once() {
         let mut sub = Subscription::new(3);
-        sub.add(&[0, 1, 2], &snapshot(&[0, 0, 0]));
+        sub.add(&[0, 1, 2], &snapshot(&[0, 0, 0]), &[]);
         for n in 1..=50 {
             let deferred = sub.defer_tick(&tick(n, vec![update(0, n), update(2, n)]));
             assert_eq!(deferred, 2);
@@ -406,7 +421,7 @@ mod tests {
     #[test]
     fn unsubscribe_clears_pending() {
         let mut sub = Subscription::new(2);
-        sub.add(&[0, 1], &snapshot(&[0, 0]));
+        sub.add(&[0, 1], &snapshot(&[0, 0]), &[]);
         sub.defer_tick(&tick(1, vec![update(0, 1), update(1, 1)]));
         sub.remove(&[0]);
         let out = sub.take_pending(&snapshot(&[1, 1])).unwrap();
@@ -429,7 +444,7 @@ mod tests {
     fn few_symbols_of_a_large_universe() {
         let universe = 10_000;
         let mut sub = Subscription::new(universe);
-        sub.add(&[9_000, 7, 7], &snapshot(&vec![0; universe]));
+        sub.add(&[9_000, 7, 7], &snapshot(&vec![0; universe]), &[]);
         assert_eq!(sub.len(), 2);
         assert!(sub.index.is_none(), "no by-id index for two symbols");
         let mut updates: Vec<Update> = (0..5_000).map(|id| update(id * 2, 1)).collect();
@@ -454,7 +469,7 @@ mod tests {
     fn large_subscriptions_index_by_id() {
         let mut sub = Subscription::new(16);
         let all: Vec<SymbolId> = (0..16).collect();
-        sub.add(&all, &snapshot(&[0; 16]));
+        sub.add(&all, &snapshot(&[0; 16]), &[]);
         assert!(sub.index.is_some());
         sub.remove(&all[1..]);
         assert!(sub.index.is_none());

@@ -42,6 +42,8 @@ pub struct Settings {
     #[validate(nested)]
     pub ws: WsSettings,
     #[validate(nested)]
+    pub history: HistorySettings,
+    #[validate(nested)]
     pub log: LogSettings,
     #[validate(nested)]
     pub nats: NatsSettings,
@@ -221,6 +223,26 @@ pub struct WsSettings {
     /// between messages; `per_connection` keeps a compressor per client (better ratios, CPU and
     /// about 250 KiB of memory per client); `off` never negotiates it.
     pub compression: Compression,
+}
+
+/// What the feed remembers per symbol (see `feed::history`).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    /// Updates kept per symbol for resume; 0 = no resume.
+    #[validate(range(max = 100_000))]
+    pub resume_updates: usize,
+    /// The most updates one subscribe replays; symbols past it get a snapshot.
+    #[validate(range(max = 1_000_000))]
+    pub max_resume_quotes: usize,
+    /// One-second bars kept per symbol (at most a day).
+    #[validate(range(max = 86_400))]
+    pub bars_1s: usize,
+    /// One-minute bars kept per symbol (at most a week).
+    #[validate(range(max = 10_080))]
+    pub bars_1m: usize,
+    /// Whether the simulated market starts with a generated past.
+    pub generate_past: bool,
 }
 
 /// `ws.compression`: whether and how server messages are compressed.

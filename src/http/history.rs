@@ -1,0 +1,65 @@
+//! `GET /api/history/{symbol}?interval=1s|1m&limit=N`: a symbol's bars, oldest first, the same
+//! bars the WebSocket's `history` op answers with, with an ETag that changes when a bar does.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::http::error::ApiError;
+use crate::http::quotes::conditional;
+use crate::http::state::AppState;
+use crate::protocol::history::{Bar, Interval};
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    interval: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    symbol: &'a str,
+    interval: Interval,
+    bars: Vec<Bar>,
+}
+
+/// The bars of one symbol; `interval` defaults to `1m`, `limit` to every bar kept.
+pub async fn bars(
+    req: HttpRequest,
+    symbol: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let feed = state.feed();
+    let id = feed
+        .universe()
+        .lookup(&symbol)
+        .ok_or_else(|| ApiError::NoSuchSymbol([symbol.into_inner()]))?;
+    let interval = match query.interval.as_deref() {
+        None => Interval::Minute,
+        Some(name) => Interval::parse(name)
+            .ok_or_else(|| ApiError::BadQuery(format!("interval={name}: use 1s or 1m")))?,
+    };
+    let kept = feed.history().limits().intervals.of(interval);
+    let limit = match query.limit {
+        None => kept,
+        Some(n) if (1..=kept).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::BadQuery(format!(
+                "limit={n}: {} bars are kept, ask for 1 to {kept}",
+                interval.name()
+            )));
+        }
+    };
+    let (bars, revision) = feed.history().bars(id, interval, limit);
+    let epoch = feed.latest().epoch;
+    let tag = format!("h{epoch:x}-{id}-{}-{limit}-{revision:x}", interval.name());
+    let name = feed.universe().name(id);
+    Ok(conditional(&req, tag, || {
+        serde_json::to_string(&Answer {
+            symbol: name,
+            interval,
+            bars,
+        })
+        .expect("bars are plain data and always serialize")
+    }))
+}
