@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use async_nats::Client as NatsClient;
 use serde_json::{Value, json};
-use support::cluster::{Cluster, Roles, publisher};
+use support::cluster::{Cluster, Roles, edge, publisher};
 use support::prereq::{self, NATS_SERVER};
 use support::{
     Client, Event, PATIENCE, SeqTracker, connect_ws, symbol_count, terminate, wait_ready,
     wait_unready,
 };
+use ticker::protocol::history::Bar;
 use ticker::protocol::quote::Quote;
 use ticker::protocol::{Liveness, ServerMessage};
 
@@ -44,6 +45,11 @@ fn main() {
             "duplicate_and_old_messages_never_reach_clients",
             &[NATS_SERVER],
             duplicate_and_old_messages_never_reach_clients,
+        ),
+        prereq::trial(
+            "a_late_edge_backfills_the_same_history",
+            &[NATS_SERVER],
+            a_late_edge_backfills_the_same_history,
         ),
         prereq::trial(
             "sigterm_stops_everything_without_a_broker",
@@ -133,6 +139,91 @@ async fn two_edges_serve_the_same_market() {
             break;
         }
         assert!(Instant::now() < deadline, "polls never agreed");
+    }
+}
+
+/// `GET /api/history/{symbol}?interval=…`: the bars.
+async fn history(addr: SocketAddr, symbol: &str, interval: &str) -> Vec<Bar> {
+    let body: Value = reqwest::get(format!(
+        "http://{addr}/api/history/{symbol}?interval={interval}"
+    ))
+    .await
+    .expect("GET /api/history")
+    .json()
+    .await
+    .expect("JSON body");
+    serde_json::from_value(body["bars"].clone()).expect("bars")
+}
+
+/// An edge started a minute after another backfills its history from the publisher: once
+/// warmed, both answer `/api/history` with the same bars, the minute before the late one
+/// started included, for every symbol and both intervals.
+async fn a_late_edge_backfills_the_same_history() {
+    let mut cluster = Cluster::start(1).await;
+    let early = cluster.addr(0);
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    let late_started = ticker::clock::now_ms();
+    let (process, late) = edge(&cluster.nats, "edge-late", &[]).await;
+    cluster.edges.push(support::cluster::Edge {
+        node: "edge-late".into(),
+        addr: late,
+        process,
+    });
+    let symbols = support::symbols(early).await;
+    let last = symbols.last().expect("symbols").clone();
+    // Warmed: the last symbol backfilled (one request per symbol, in order) has the day.
+    let deadline = Instant::now() + PATIENCE;
+    while history(late, &last, "1m").await.len() < 1440 {
+        assert!(Instant::now() < deadline, "the late edge never backfilled");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for symbol in &symbols {
+        for (interval, width) in [("1s", 1000), ("1m", 60_000)] {
+            // Settled: both edges have quotes stamped after it, and take them in order.
+            let settled_before = ticker::clock::now_ms() - 1000;
+            for addr in [early, late] {
+                while poll(addr).await.0["ts"].as_u64().unwrap_or(0) <= settled_before + 500 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            let (a, b) = (
+                history(early, symbol, interval).await,
+                history(late, symbol, interval).await,
+            );
+            let settled = |bars: &[Bar]| -> Vec<Bar> {
+                bars.iter()
+                    .filter(|bar| bar.t + width < settled_before)
+                    .copied()
+                    .collect()
+            };
+            // The oldest bars leave each ring when its newest bar arrives: compare from the
+            // newer of the two oldest.
+            let from = a
+                .first()
+                .map_or(0, |x| x.t)
+                .max(b.first().map_or(0, |x| x.t));
+            let (a, b) = (settled(&a), settled(&b));
+            let (a, b): (Vec<Bar>, Vec<Bar>) = (
+                a.into_iter().filter(|x| x.t >= from).collect(),
+                b.into_iter().filter(|x| x.t >= from).collect(),
+            );
+            if let Some(at) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
+                panic!(
+                    "{symbol} {interval} bars differ at {at} of {}/{}: early {:?}, late {:?}",
+                    a.len(),
+                    b.len(),
+                    a.get(at.saturating_sub(1)..(at + 2).min(a.len())),
+                    b.get(at.saturating_sub(1)..(at + 2).min(b.len())),
+                );
+            }
+            if interval == "1s" {
+                let before_late = a.iter().filter(|bar| bar.t + 5000 < late_started).count();
+                assert!(
+                    before_late >= 50,
+                    "{symbol}: {before_late} bars of the overlap"
+                );
+            }
+        }
     }
 }
 

@@ -16,8 +16,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
+use crate::cluster::backfill;
 use crate::cluster::nats::{
-    Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options, parse_urls,
+    HistoryReply, Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options,
+    parse_urls,
 };
 use crate::cluster::sequencer::{Sequenced, Sequencer};
 use crate::feed::history::History;
@@ -30,6 +32,8 @@ use crate::settings::{FeedSettings, HistorySettings, Settings};
 
 /// Most broker messages folded into one batch before sessions are woken.
 const MAX_BATCH: usize = 4096;
+/// Backfill replies waiting for the actor (one symbol's bars each).
+const BACKFILL_BUFFER: usize = 4;
 /// How often a wanted snapshot is asked for again when no request is in flight.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(250);
 
@@ -73,6 +77,8 @@ struct Edge {
     link_up: bool,
     /// A full snapshot is needed: at start, after a reconnect, and when a new publisher run appears.
     snapshot_wanted: bool,
+    /// The bars are to be backfilled from the publisher: after each snapshot of its run.
+    backfill_wanted: bool,
 }
 
 type SnapshotResult = Result<SnapshotReply, String>;
@@ -97,6 +103,7 @@ impl Edge {
             last_message: Instant::now(),
             link_up: false,
             snapshot_wanted: true,
+            backfill_wanted: false,
         };
         (edge, handle)
     }
@@ -128,7 +135,22 @@ impl Edge {
         let (replies_tx, mut replies) = mpsc::channel::<SnapshotResult>(1);
         let mut in_flight = false;
         let mut retry = tokio::time::interval(SNAPSHOT_RETRY);
+        let (backfill_tx, mut backfills) = mpsc::channel::<HistoryReply>(BACKFILL_BUFFER);
+        let mut backfilling: Option<tokio::task::JoinHandle<()>> = None;
         loop {
+            if self.backfill_wanted && self.link_up {
+                self.backfill_wanted = false;
+                if let Some(previous) = backfilling.take() {
+                    previous.abort();
+                }
+                backfilling = Some(tokio::spawn(backfill::run(
+                    client.clone(),
+                    subjects.history(),
+                    self.universe.names(),
+                    request_timeout,
+                    backfill_tx.clone(),
+                )));
+            }
             if self.snapshot_wanted && self.link_up && !in_flight {
                 in_flight = true;
                 let request =
@@ -143,6 +165,7 @@ impl Edge {
                 () = shutdown.cancelled() => break,
                 Some(command) = self.commands.recv() => self.outlets.handle(command),
                 Some(link) = links.recv() => self.on_link(link),
+                Some(reply) = backfills.recv() => self.on_backfill(reply),
                 Some(reply) = replies.recv() => {
                     in_flight = false;
                     match reply {
@@ -159,6 +182,9 @@ impl Edge {
                 },
                 _ = retry.tick() => self.check_silence(stale_after),
             }
+        }
+        if let Some(backfilling) = backfilling {
+            backfilling.abort();
         }
         tracing::debug!(ticks = self.tick_number, "edge feed stopped");
     }
@@ -233,6 +259,7 @@ impl Edge {
         self.publish(accepted);
         if self.sequencer.epoch() == Some(reply.epoch) {
             self.snapshot_wanted = false;
+            self.backfill_wanted = true;
             if self.link_up {
                 self.outlets.status.send_if_modified(|status| {
                     let changed = *status != FeedStatus::Live;
@@ -240,6 +267,19 @@ impl Edge {
                     changed
                 });
             }
+        }
+    }
+
+    /// Merges one symbol's bars from the publisher, if they are of the run this edge follows.
+    fn on_backfill(&mut self, reply: HistoryReply) {
+        let Some(id) = self.universe.lookup(&reply.symbol) else {
+            return;
+        };
+        if let Some(through) = self
+            .sequencer
+            .client_seq(reply.epoch, id, reply.bars.through)
+        {
+            self.outlets.history().restore(id, &reply.bars, through);
         }
     }
 

@@ -5,6 +5,7 @@
 //! Imports `feed`, `protocol`, `settings`, and `http`'s health handlers for the publisher's own
 //! small HTTP server; only `app` imports `cluster`.
 
+pub(crate) mod backfill;
 pub(crate) mod edge;
 pub(crate) mod nats;
 pub mod publisher;

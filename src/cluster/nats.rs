@@ -4,14 +4,16 @@
 //! A quote message is `{"epoch":E,"quote":{…}}` on `{prefix}.quotes.{SYMBOL}`; a snapshot reply
 //! is `{"epoch":E,"quotes":[{…},…]}`. `E` identifies one run of the publisher: its start time in
 //! Unix milliseconds, so a later run has a larger epoch. The publisher writes both by joining
-//! quote JSON it serialized once; edges parse them into the same `Quote` type clients get.
+//! quote JSON it serialized once; edges parse them into the same `Quote` type clients get. A
+//! history request on `{prefix}.history` names one symbol; the reply is [`HistoryReply`].
 
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, Event, ServerAddr};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::feed::history::Exported;
 use crate::protocol::join;
 use crate::protocol::quote::Quote;
 use crate::settings::NatsSettings;
@@ -61,6 +63,20 @@ impl Subjects {
     pub fn snapshot(&self) -> String {
         format!("{}.snapshot", self.prefix)
     }
+
+    /// Where edges ask the publisher for one symbol's bars (the request's payload names it).
+    pub fn history(&self) -> String {
+        format!("{}.history", self.prefix)
+    }
+}
+
+/// A history reply: one symbol's bars in the publisher's run `epoch`, in its seqs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryReply {
+    pub epoch: u64,
+    pub symbol: String,
+    #[serde(flatten)]
+    pub bars: Exported,
 }
 
 /// One quote message as edges read it.

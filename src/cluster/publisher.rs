@@ -1,6 +1,7 @@
 //! `ticker publish`: runs the simulated feed alone and publishes every update to NATS, one
 //! message per symbol update on `{prefix}.quotes.{SYMBOL}`, and answers edges' snapshot requests
-//! on `{prefix}.snapshot` with the latest quote of every symbol. A tiny HTTP listener answers
+//! on `{prefix}.snapshot` with the latest quote of every symbol and their history requests on
+//! `{prefix}.history` with a symbol's bars. A tiny HTTP listener answers
 //! `/healthz` and `/readyz` (200 while connected to NATS) for orchestrators.
 
 use std::io;
@@ -17,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::cluster::nats::{NatsError, Subjects, quote_message, snapshot_reply};
+use crate::cluster::nats::{HistoryReply, NatsError, Subjects, quote_message, snapshot_reply};
 use crate::feed::{FeedHandle, Tick, Watcher, simulated};
 use crate::http::health;
 use crate::settings::Settings;
@@ -54,6 +55,7 @@ impl Publisher {
         let (client, _links) = crate::cluster::nats::connect(&settings.nats, &name).await?;
         let subjects = Subjects::new(&settings.nats.subject_prefix);
         let snapshot_requests = client.subscribe(subjects.snapshot()).await?;
+        let history_requests = client.subscribe(subjects.history()).await?;
         let feed = simulated::spawn(&settings.feed, &settings.history, shutdown.clone());
         let epoch = now_ms();
         tracing::info!(epoch, url = %settings.nats.url, prefix = %settings.nats.subject_prefix, "publisher starting");
@@ -63,7 +65,7 @@ impl Publisher {
             epoch,
             feed,
         };
-        let pump = tokio::spawn(pump.run(snapshot_requests, shutdown.clone()));
+        let pump = tokio::spawn(pump.run(snapshot_requests, history_requests, shutdown.clone()));
 
         let state = web::Data::new(client);
         let server = HttpServer::new(move || {
@@ -121,7 +123,12 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run(self, mut requests: async_nats::Subscriber, shutdown: CancellationToken) {
+    async fn run(
+        self,
+        mut requests: async_nats::Subscriber,
+        mut history_requests: async_nats::Subscriber,
+        shutdown: CancellationToken,
+    ) {
         let Ok(Watcher { mut ticks, .. }) = self.feed.watch().await else {
             return;
         };
@@ -141,6 +148,13 @@ impl Pump {
                     Some(request) => self.answer(request).await,
                     None => {
                         tracing::error!("the snapshot subscription ended");
+                        break;
+                    }
+                },
+                request = history_requests.next() => match request {
+                    Some(request) => self.answer_history(request).await,
+                    None => {
+                        tracing::error!("the history subscription ended");
                         break;
                     }
                 },
@@ -174,6 +188,27 @@ impl Pump {
             }
         }
         sent
+    }
+
+    /// Answers an edge's backfill: the bars of the symbol the request names.
+    async fn answer_history(&self, request: async_nats::Message) {
+        let Some(reply) = request.reply else {
+            return;
+        };
+        let name = String::from_utf8_lossy(&request.payload);
+        let Some(id) = self.feed.universe().lookup(&name) else {
+            tracing::warn!(symbol = %name, "history request for a symbol this publisher does not list");
+            return;
+        };
+        let answer = HistoryReply {
+            epoch: self.epoch,
+            symbol: name.into_owned(),
+            bars: self.feed.history().export(id),
+        };
+        let body = serde_json::to_vec(&answer).expect("bars are plain data and always serialize");
+        if let Err(e) = self.client.publish(reply, Bytes::from(body)).await {
+            tracing::warn!(error = %e, "cannot answer a history request");
+        }
     }
 
     async fn answer(&self, request: async_nats::Message) {

@@ -51,6 +51,12 @@ impl Sequencer {
         self.epoch.is_none_or(|current| epoch > current)
     }
 
+    /// The client seq of publisher seq `seq` of symbol `id` in run `epoch`, if that is the run
+    /// this edge follows.
+    pub fn client_seq(&self, epoch: u64, id: SymbolId, seq: u64) -> Option<u64> {
+        (self.epoch == Some(epoch)).then(|| self.offsets[id].saturating_add(seq))
+    }
+
     /// Decides on publisher seq `seq` of symbol `id` from run `epoch`.
     pub fn accept(&mut self, epoch: u64, id: SymbolId, seq: u64) -> Sequenced {
         match self.epoch {

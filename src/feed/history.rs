@@ -214,6 +214,8 @@ struct SymbolHistory {
     bars: [BarRing; 2],
     /// Counts every change to the bars, for validators.
     revision: u64,
+    /// Updates up to this seq are in the bars already (a backfilled past): not folded again.
+    bars_through: u64,
 }
 
 impl SymbolHistory {
@@ -221,6 +223,19 @@ impl SymbolHistory {
     fn first_seq(&self) -> u64 {
         self.last_seq + 1 - self.recent.len() as u64
     }
+}
+
+/// A symbol's bars as a publisher hands them to an edge.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Exported {
+    #[serde(rename = "1s")]
+    pub second: Vec<Bar>,
+    #[serde(rename = "1m")]
+    pub minute: Vec<Bar>,
+    /// The seq of the last update in them.
+    pub through: u64,
+    /// The symbol's cumulative volume after it.
+    pub volume: u64,
 }
 
 /// The history of every symbol; shared by the feed (which writes) and its readers.
@@ -252,6 +267,7 @@ impl History {
                     last_seq: 0,
                     last_volume: 0,
                     revision: 0,
+                    bars_through: 0,
                     bars: [
                         BarRing::new(Interval::Second, settings.bars_1s),
                         BarRing::new(Interval::Minute, settings.bars_1m),
@@ -308,9 +324,55 @@ impl History {
         let traded = recorded.volume.saturating_sub(h.last_volume);
         h.last_seq = seq;
         h.last_volume = recorded.volume;
+        if seq > h.bars_through {
+            h.revision += 1;
+            for ring in &mut h.bars {
+                ring.fold(recorded.ts, recorded.price(), traded);
+            }
+        }
+    }
+
+    /// Everything a symbol's bars are made of, as one consistent copy: both intervals, the seq
+    /// of the last update in them and the cumulative volume then (what a publisher answers an
+    /// edge's backfill with).
+    pub fn export(&self, id: SymbolId) -> Exported {
+        let h = self.symbol(id);
+        Exported {
+            second: h.bars[Interval::Second.index()].bars(usize::MAX),
+            minute: h.bars[Interval::Minute.index()].bars(usize::MAX),
+            through: h.last_seq,
+            volume: h.last_volume,
+        }
+    }
+
+    /// Replaces a symbol's bars with `past` (another node's, whose seq `past.through` is this
+    /// node's `through`), then folds in again the updates this node has after it. Updates up
+    /// to `through` that arrive later are not folded twice.
+    pub fn restore(&self, id: SymbolId, past: &Exported, through: u64) {
+        let mut h = self.symbol(id);
+        let h = &mut *h;
+        for (ring, bars) in h.bars.iter_mut().zip([&past.second, &past.minute]) {
+            ring.slots.clear();
+            for bar in bars {
+                ring.put(bar);
+            }
+        }
+        h.bars_through = through;
         h.revision += 1;
-        for ring in &mut h.bars {
-            ring.fold(recorded.ts, recorded.price(), traded);
+        if h.recent.is_empty() || through >= h.last_seq {
+            return;
+        }
+        let first = h.first_seq();
+        let mut volume = past.volume;
+        for (at, recorded) in h.recent.iter().enumerate() {
+            let seq = first + at as u64;
+            if seq > through {
+                let traded = recorded.volume.saturating_sub(volume);
+                for ring in &mut h.bars {
+                    ring.fold(recorded.ts, recorded.price(), traded);
+                }
+            }
+            volume = recorded.volume;
         }
     }
 
@@ -499,6 +561,38 @@ mod tests {
                 n: 4
             }]
         );
+    }
+
+    /// A node that restores another's bars and then folds its own later updates ends with the
+    /// bars of a node that saw everything; updates up to the restored seq are not folded twice.
+    #[test]
+    fn restore_merges_a_past_with_later_updates() {
+        let (whole, late) = (history(100), history(100));
+        let quotes: Vec<Quote> = (1..=40u64)
+            .map(|seq| quote(seq, 1_000 + seq * 97, 100.0 + (seq % 7) as f64, seq * 150))
+            .collect();
+        for q in &quotes {
+            whole.record(0, q.seq, Recorded::of(q));
+        }
+        // The late node saw 21..=30 live, then the past through 25 arrives, then the rest,
+        // including a duplicate delivery of 24.
+        let publisher = history(100);
+        for q in &quotes[..25] {
+            publisher.record(0, q.seq, Recorded::of(q));
+        }
+        for q in &quotes[20..30] {
+            late.record(0, q.seq, Recorded::of(q));
+        }
+        late.restore(0, &publisher.export(0), 25);
+        for q in &quotes[23..] {
+            late.record(0, q.seq, Recorded::of(q));
+        }
+        for interval in Interval::ALL {
+            assert_eq!(
+                late.bars(0, interval, 1000).0,
+                whole.bars(0, interval, 1000).0
+            );
+        }
     }
 
     /// Old bars fall out of the ring; a bar too old for it is ignored; gaps list nothing.

@@ -47,6 +47,11 @@ impl Outlets {
         (outlets, commands, handle)
     }
 
+    /// The history this feed records into.
+    pub(crate) fn history(&self) -> &History {
+        &self.history
+    }
+
     pub(crate) fn handle(&self, command: Command) {
         match command {
             Command::Watch { respond_to } => {
