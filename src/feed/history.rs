@@ -68,6 +68,16 @@ impl Recorded {
     fn price(&self) -> i32 {
         self.cents[0]
     }
+
+    /// The Unix ms of the tick this update came from.
+    pub fn ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// The quote of symbol `symbol` this was, with its `seq`.
+    pub fn to_quote(&self, symbol: &str, seq: u64) -> Quote {
+        self.quote(symbol, seq)
+    }
 }
 
 /// A price in cents; quotes are rounded to cents, so this is exact.
@@ -401,6 +411,23 @@ impl History {
     pub fn bars(&self, id: SymbolId, interval: Interval, limit: usize) -> (Vec<Bar>, u64) {
         let h = self.symbol(id);
         (h.bars[interval.index()].bars(limit), h.revision)
+    }
+
+    /// Update `seq` of symbol `id`, if the ring still holds it.
+    pub fn recorded(&self, id: SymbolId, seq: u64) -> Option<Recorded> {
+        let h = self.symbol(id);
+        if h.recent.is_empty() || seq < h.first_seq() || seq > h.last_seq {
+            return None;
+        }
+        Some(h.recent[(seq - h.first_seq()) as usize])
+    }
+
+    /// The latest update of symbol `id` stamped at or before `ts`, with its seq, if the ring
+    /// reaches back that far.
+    pub fn as_of(&self, id: SymbolId, ts: u64) -> Option<(u64, Recorded)> {
+        let h = self.symbol(id);
+        let at = h.recent.partition_point(|r| r.ts <= ts);
+        (at > 0).then(|| (h.first_seq() + at as u64 - 1, h.recent[at - 1]))
     }
 
     /// The updates of symbol `id` after seq `after` up to seq `through`, serialized as they

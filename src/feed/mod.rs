@@ -10,6 +10,7 @@
 //!
 //! Imports `protocol` and `settings` only.
 
+pub mod delayed;
 pub mod generated;
 pub mod history;
 pub mod market;
@@ -42,6 +43,12 @@ pub struct Update {
 }
 
 impl Update {
+    /// The update `seq` of symbol `id` (named `name`) as the history recorded it; serializes to
+    /// the same JSON the live update had.
+    pub fn recorded(id: SymbolId, name: &str, seq: u64, recorded: &Recorded) -> Self {
+        Self::new(id, &recorded.to_quote(name, seq))
+    }
+
     /// The update of symbol `symbol` to `quote`, serialized here, once for every client.
     pub fn new(symbol: SymbolId, quote: &Quote) -> Self {
         Self {
@@ -165,6 +172,8 @@ pub struct FeedHandle {
     status: watch::Receiver<FeedStatus>,
     universe: Arc<Universe>,
     history: Arc<History>,
+    /// How far behind the market this feed runs (a delayed tier); zero for the live feed.
+    delay_ms: u64,
 }
 
 impl FeedHandle {
@@ -182,7 +191,39 @@ impl FeedHandle {
             status,
             universe,
             history,
+            delay_ms: 0,
         }
+    }
+
+    /// This handle, for a feed that runs `delay_ms` behind the market.
+    pub(crate) fn delayed_by(mut self, delay_ms: u64) -> Self {
+        self.delay_ms = delay_ms;
+        self
+    }
+
+    /// How far behind the market this feed runs: 0 for the live feed.
+    pub fn delay_ms(&self) -> u64 {
+        self.delay_ms
+    }
+
+    /// The newest `limit` bars of symbol `id` this feed may show, oldest first, and a revision
+    /// that changes with them: on a delayed feed only bars that ended by now − delay.
+    pub fn bars(
+        &self,
+        id: SymbolId,
+        interval: crate::protocol::history::Interval,
+        limit: usize,
+    ) -> (Vec<crate::protocol::history::Bar>, u64) {
+        if self.delay_ms == 0 {
+            return self.history.bars(id, interval, limit);
+        }
+        let (mut bars, _) = self.history.bars(id, interval, usize::MAX);
+        let cutoff = crate::clock::now_ms().saturating_sub(self.delay_ms);
+        bars.retain(|b| b.t + interval.millis() <= cutoff);
+        let revision = bars.last().map_or(0, |b| b.t);
+        let keep = bars.len().saturating_sub(limit);
+        bars.drain(..keep);
+        (bars, revision)
     }
 
     /// Registers a watcher: the latest snapshot and a receiver positioned right after it.

@@ -21,6 +21,9 @@ pub(crate) struct Outlets {
     pub(crate) ticks: broadcast::Sender<Arc<Tick>>,
     latest: watch::Sender<Arc<Snapshot>>,
     history: Arc<History>,
+    /// Whether published updates go into the history: not for a delayed view of a feed, which
+    /// replays what the live feed recorded.
+    records: bool,
     /// Held while the actor runs, so watchers' status receivers stay open.
     pub(crate) status: watch::Sender<FeedStatus>,
 }
@@ -41,9 +44,22 @@ impl Outlets {
             ticks,
             latest: latest_tx,
             history: Arc::clone(&history),
+            records: true,
             status: status_tx,
         };
         let handle = FeedHandle::new(commands_tx, latest, status, universe, history);
+        (outlets, commands, handle)
+    }
+
+    /// Outlets that publish what another feed's `history` recorded (see `feed::delayed`).
+    pub(crate) fn replaying(
+        first: Snapshot,
+        status: FeedStatus,
+        universe: Arc<Universe>,
+        history: Arc<History>,
+    ) -> (Self, mpsc::Receiver<Command>, FeedHandle) {
+        let (mut outlets, commands, handle) = Self::new(first, status, universe, history);
+        outlets.records = false;
         (outlets, commands, handle)
     }
 
@@ -71,8 +87,10 @@ impl Outlets {
     /// behind the ring resyncs. In this order, the history holds every update a snapshot
     /// shows, so a resume up to a snapshot's seqs finds them all.
     pub(crate) fn publish(&self, number: u64, ts: u64, epoch: u64, updates: Vec<Update>) {
-        for u in &updates {
-            self.history.record(u.symbol, u.seq, u.recorded);
+        if self.records {
+            for u in &updates {
+                self.history.record(u.symbol, u.seq, u.recorded);
+            }
         }
         let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
         let snapshot = {

@@ -50,7 +50,7 @@ pub async fn bars(
             )));
         }
     };
-    let (bars, revision) = feed.history().bars(id, interval, limit);
+    let (bars, revision) = feed.bars(id, interval, limit);
     let epoch = feed.latest().epoch;
     let tag = format!("h{epoch:x}-{id}-{}-{limit}-{revision:x}", interval.name());
     let name = feed.universe().name(id);

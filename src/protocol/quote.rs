@@ -20,7 +20,21 @@ pub struct Quote {
     pub ts: u64,
 }
 
-/// Rounds to two decimals, for prices in dollars and for percentages.
+/// Rounds to two decimals, for prices in dollars and for percentages. Zero is always `0.0`,
+/// never `-0.0` (which JSON would show as `-0.0`, and the history could not tell apart).
 pub fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    let rounded = (x * 100.0).round() / 100.0;
+    if rounded == 0.0 { 0.0 } else { rounded }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round2_has_no_negative_zero() {
+        assert_eq!(round2(-0.001).to_string(), "0");
+        assert_eq!(serde_json::to_string(&round2(-0.004)).unwrap(), "0.0");
+        assert_eq!(round2(-0.006), -0.01);
+    }
 }

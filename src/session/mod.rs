@@ -370,7 +370,7 @@ impl Session {
                 return self.send(ServerMessage::error(ErrorCode::BadRequest, message));
             }
         };
-        let (bars, _) = feed.history().bars(id, interval, limit);
+        let (bars, _) = feed.bars(id, interval, limit);
         self.send(ServerMessage::History {
             id: None,
             symbol,
