@@ -54,6 +54,11 @@ fn main() {
             chart_is_full_on_load_and_has_no_hole_after_an_outage,
         ),
         prereq::trial(
+            "a_resume_with_a_gap_says_so_and_refills_the_chart",
+            &[CHROMIUM, CHROMEDRIVER],
+            a_resume_with_a_gap_says_so_and_refills_the_chart,
+        ),
+        prereq::trial(
             "dashboard_shows_a_stale_cluster_feed",
             &[CHROMIUM, CHROMEDRIVER, NATS_SERVER],
             dashboard_shows_a_stale_cluster_feed,
@@ -471,59 +476,13 @@ async fn chart_is_full_on_load_and_has_no_hole_after_an_outage() {
         "the first symbol is charted"
     );
 
-    // The outage: every connection through the link dropped, new ones refused, for 3 s.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cut_at = browser.number("return Date.now()").await;
-    link.cut();
-    browser
-        .wait_state("reconnecting", "reconnecting", long)
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    link.restore();
-    let restored_at = browser.number("return Date.now()").await;
-    browser.wait_state("live again", "live", long).await;
-    browser
-        .wait_until(
-            "bars past the outage",
-            &format!("{} >= {}", chart("last"), restored_at + 2000.0),
-            long,
-        )
-        .await;
+    let (cut_at, restored_at) = outage(&browser, &link, Duration::from_secs(3)).await;
     browser.screenshot("chart-after-outage").await;
     assert!(
         browser.number(&format!("return {}", chart("first"))).await <= cut_at - 60_000.0,
         "the window reaches back before the outage"
     );
-    // A bar for every second the server has one for (a second in which the feed, stalled on a
-    // busy machine, moved nothing has no bar anywhere), the outage included.
-    let holes = browser.number(&format!("return {}", chart("holes"))).await;
-    assert!(holes <= 5.0, "{holes} holes in the last 5 minutes");
-    let missing = browser
-        .js("return document.querySelector('#chart').dataset.missing")
-        .await;
-    let history: Value = reqwest::get(app.url("/api/history/AAPL?interval=1s"))
-        .await
-        .expect("the server answers")
-        .json()
-        .await
-        .expect("bars as JSON");
-    let server_has: HashSet<u64> = history["bars"]
-        .as_array()
-        .expect("a list of bars")
-        .iter()
-        .filter_map(|bar| bar["t"].as_u64())
-        .collect();
-    let lost: Vec<u64> = missing
-        .as_str()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|t| t.parse().expect("bar times in ms"))
-        .filter(|t| server_has.contains(t))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "bars the server has and the chart lacks: {lost:?} (outage from {cut_at} to {restored_at})"
-    );
+    chart_has_every_bar_of(&browser, &app, "AAPL", (cut_at, restored_at)).await;
     assert_eq!(
         browser.number(&format!("return {}", chart("missed"))).await,
         0.0,
@@ -587,6 +546,124 @@ async fn chart_is_full_on_load_and_has_no_hole_after_an_outage() {
     browser.screenshot("chart-1s-candles").await;
     chart_scales_are_sane(&browser).await;
 
+    browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
+/// Cuts the page's connections for `length`, then waits until the page is live again and its
+/// chart has bars from 2 s past the outage; returns when it began and ended (page clock, ms).
+async fn outage(browser: &Browser, link: &Link, length: Duration) -> (f64, f64) {
+    let long = Duration::from_secs(20);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cut_at = browser.number("return Date.now()").await;
+    link.cut();
+    browser
+        .wait_state("reconnecting", "reconnecting", long)
+        .await;
+    tokio::time::sleep(length).await;
+    link.restore();
+    let restored_at = browser.number("return Date.now()").await;
+    browser.wait_state("live again", "live", long).await;
+    browser
+        .wait_until(
+            "bars past the outage",
+            &format!(
+                "Number(document.querySelector('#chart').dataset.last) >= {}",
+                restored_at + 2000.0
+            ),
+            long,
+        )
+        .await;
+    (cut_at, restored_at)
+}
+
+/// The chart (of `symbol`, 1 s bars) has a bar for every second the server has one for: a
+/// second in which the feed, stalled on a busy machine, moved nothing has no bar anywhere.
+async fn chart_has_every_bar_of(
+    browser: &Browser,
+    app: &TestApp,
+    symbol: &str,
+    outage: (f64, f64),
+) {
+    let holes = browser
+        .number("return Number(document.querySelector('#chart').dataset.holes)")
+        .await;
+    assert!(holes <= 5.0, "{holes} holes in the last 5 minutes");
+    let missing = browser
+        .js("return document.querySelector('#chart').dataset.missing")
+        .await;
+    let history: Value = reqwest::get(app.url(&format!("/api/history/{symbol}?interval=1s")))
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("bars as JSON");
+    let server_has: HashSet<u64> = history["bars"]
+        .as_array()
+        .expect("a list of bars")
+        .iter()
+        .filter_map(|bar| bar["t"].as_u64())
+        .collect();
+    let lost: Vec<u64> = missing
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|t| t.parse().expect("bar times in ms"))
+        .filter(|t| server_has.contains(t))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "bars the server has and the chart lacks: {lost:?} (outage from {} to {})",
+        outage.0,
+        outage.1
+    );
+}
+
+/// A resume the server cannot serve (its ring keeps only a few updates) says so on the status
+/// line, and the chart is filled from the server's history instead: no hole either.
+async fn a_resume_with_a_gap_says_so_and_refills_the_chart() {
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
+    settings.history.resume_updates = 5;
+    let app = TestApp::spawn_with(settings).await;
+    let link = Link::start(app.addr).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    browser
+        .client
+        .goto(&format!("http://{}/", link.addr))
+        .await
+        .unwrap();
+    browser.wait_state("live", "live", long).await;
+    browser.wait_for_update("AAPL").await;
+
+    let outage = outage(&browser, &link, Duration::from_secs(3)).await;
+    browser
+        .wait_until(
+            "the status tells",
+            "document.querySelector('#status').dataset.resume === 'gap'",
+            long,
+        )
+        .await;
+    let text = browser
+        .js("return document.querySelector('#status').textContent")
+        .await;
+    assert!(
+        text.as_str()
+            .unwrap_or_default()
+            .contains("resumed with a gap"),
+        "{text}"
+    );
+    browser.screenshot("dashboard-resumed-with-a-gap").await;
+    assert!(
+        browser
+            .number("return Number(document.querySelector('#chart').dataset.missed)")
+            .await
+            > 0.0,
+        "the page counted the updates it never got"
+    );
+    chart_has_every_bar_of(&browser, &app, "AAPL", outage).await;
     browser.client.clone().close().await.unwrap();
     app.stop().await;
 }
