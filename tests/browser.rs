@@ -1,7 +1,8 @@
 //! The dashboard and the push-versus-polling demo in real headless Chromium, driven over
 //! WebDriver (chromedriver) against the real server: rendering, live updates, adding and
 //! removing symbols, reconnecting across a server restart without a duplicate connection, the
-//! demo's figures, phone width, and a clean console. Screenshots go to a folder it prints.
+//! demo's figures, phone width, a clean console, and the chart: full on load from the server's
+//! history, without a hole after an outage. Screenshots go to a folder it prints.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` and `CHROMEDRIVER` pointing at
 //! the binaries). Without them `cargo test` reports the tests as ignored, with the reason
@@ -9,6 +10,7 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +20,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use support::TestApp;
 use support::cluster::{Cluster, Roles};
+use support::link::Link;
 use support::prereq::{self, CHROMEDRIVER, CHROMIUM, NATS_SERVER};
 
 struct BrowserPaths {
@@ -44,6 +47,16 @@ fn main() {
             "picker_finds_a_symbol_among_thousands",
             &[CHROMIUM, CHROMEDRIVER],
             picker_finds_a_symbol_among_thousands,
+        ),
+        prereq::trial(
+            "chart_is_full_on_load_and_has_no_hole_after_an_outage",
+            &[CHROMIUM, CHROMEDRIVER],
+            chart_is_full_on_load_and_has_no_hole_after_an_outage,
+        ),
+        prereq::trial(
+            "a_resume_with_a_gap_says_so_and_refills_the_chart",
+            &[CHROMIUM, CHROMEDRIVER],
+            a_resume_with_a_gap_says_so_and_refills_the_chart,
         ),
         prereq::trial(
             "dashboard_shows_a_stale_cluster_feed",
@@ -425,6 +438,293 @@ async fn dashboard_and_demo_in_headless_chromium() {
 
     browser.client.clone().close().await.unwrap();
     app.stop().await;
+}
+
+/// On a freshly started server the chart is full within a second of the first load (its
+/// generated past); after the page's connection is cut for 3 s, the page resumes from the last
+/// seq it saw, and its 1 s bars have one for every second across the outage, with no update of
+/// the charted symbol missing. The 1 min view shows the day, as candles too.
+async fn chart_is_full_on_load_and_has_no_hole_after_an_outage() {
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
+    let app = TestApp::spawn_with(settings).await;
+    let link = Link::start(app.addr).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    let chart = |name: &str| format!("Number(document.querySelector('#chart').dataset.{name})");
+
+    browser
+        .client
+        .goto(&format!("http://{}/", link.addr))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "a full chart within 1 s",
+            &format!("{} >= 250", chart("points")),
+            Duration::from_secs(1),
+        )
+        .await;
+    browser.wait_state("live", "live", long).await;
+    browser.wait_for_update("AAPL").await;
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#chart-symbol').textContent")
+            .await,
+        json!("AAPL"),
+        "the first symbol is charted"
+    );
+
+    let (cut_at, restored_at) = outage(&browser, &link, Duration::from_secs(3)).await;
+    browser.screenshot("chart-after-outage").await;
+    assert!(
+        browser.number(&format!("return {}", chart("first"))).await <= cut_at - 60_000.0,
+        "the window reaches back before the outage"
+    );
+    chart_has_every_bar_of(&browser, &app, "AAPL", (cut_at, restored_at)).await;
+    assert_eq!(
+        browser.number(&format!("return {}", chart("missed"))).await,
+        0.0,
+        "no seq of the charted symbol went missing"
+    );
+    assert!(browser.number(&format!("return {}", chart("points"))).await >= 250.0);
+    let resume = browser
+        .js("return document.querySelector('#status').dataset.resume")
+        .await;
+    assert_eq!(
+        resume,
+        json!("recovered"),
+        "the resume recovered every symbol"
+    );
+    assert_eq!(app.sessions.len(), 1, "one page, one connection");
+
+    // The day in 1 min bars, then as candles.
+    let click = |selector: &'static str| {
+        let client = browser.client.clone();
+        async move {
+            client
+                .find(Locator::Css(selector))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    click("button[data-interval=\"1m\"]").await;
+    browser
+        .wait_until(
+            "the day in minutes",
+            &format!(
+                "document.querySelector('#chart').dataset.interval === '1m' && {} >= 1000",
+                chart("points")
+            ),
+            long,
+        )
+        .await;
+    click("button[data-style=\"candles\"]").await;
+    browser
+        .wait_until(
+            "candles",
+            "document.querySelector('#chart').dataset.style === 'candles'",
+            long,
+        )
+        .await;
+    browser.screenshot("chart-1m-candles").await;
+    click("button[data-interval=\"1s\"]").await;
+    browser
+        .wait_until(
+            "1 s candles",
+            &format!(
+                "document.querySelector('#chart').dataset.interval === '1s' && {} >= 250",
+                chart("points")
+            ),
+            long,
+        )
+        .await;
+    browser.screenshot("chart-1s-candles").await;
+    chart_scales_are_sane(&browser).await;
+
+    browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
+/// Cuts the page's connections for `length`, then waits until the page is live again and its
+/// chart has bars from 2 s past the outage; returns when it began and ended (page clock, ms).
+async fn outage(browser: &Browser, link: &Link, length: Duration) -> (f64, f64) {
+    let long = Duration::from_secs(20);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cut_at = browser.number("return Date.now()").await;
+    link.cut();
+    browser
+        .wait_state("reconnecting", "reconnecting", long)
+        .await;
+    tokio::time::sleep(length).await;
+    link.restore();
+    let restored_at = browser.number("return Date.now()").await;
+    browser.wait_state("live again", "live", long).await;
+    browser
+        .wait_until(
+            "bars past the outage",
+            &format!(
+                "Number(document.querySelector('#chart').dataset.last) >= {}",
+                restored_at + 2000.0
+            ),
+            long,
+        )
+        .await;
+    (cut_at, restored_at)
+}
+
+/// The chart (of `symbol`, 1 s bars) has a bar for every second the server has one for: a
+/// second in which the feed, stalled on a busy machine, moved nothing has no bar anywhere.
+async fn chart_has_every_bar_of(
+    browser: &Browser,
+    app: &TestApp,
+    symbol: &str,
+    outage: (f64, f64),
+) {
+    let holes = browser
+        .number("return Number(document.querySelector('#chart').dataset.holes)")
+        .await;
+    assert!(holes <= 5.0, "{holes} holes in the last 5 minutes");
+    let missing = browser
+        .js("return document.querySelector('#chart').dataset.missing")
+        .await;
+    let history: Value = reqwest::get(app.url(&format!("/api/history/{symbol}?interval=1s")))
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("bars as JSON");
+    let server_has: HashSet<u64> = history["bars"]
+        .as_array()
+        .expect("a list of bars")
+        .iter()
+        .filter_map(|bar| bar["t"].as_u64())
+        .collect();
+    let lost: Vec<u64> = missing
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|t| t.parse().expect("bar times in ms"))
+        .filter(|t| server_has.contains(t))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "bars the server has and the chart lacks: {lost:?} (outage from {} to {})",
+        outage.0,
+        outage.1
+    );
+}
+
+/// A resume the server cannot serve (its ring keeps only a few updates) says so on the status
+/// line, and the chart is filled from the server's history instead: no hole either.
+async fn a_resume_with_a_gap_says_so_and_refills_the_chart() {
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
+    settings.history.resume_updates = 5;
+    let app = TestApp::spawn_with(settings).await;
+    let link = Link::start(app.addr).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    browser
+        .client
+        .goto(&format!("http://{}/", link.addr))
+        .await
+        .unwrap();
+    browser.wait_state("live", "live", long).await;
+    browser.wait_for_update("AAPL").await;
+
+    let outage = outage(&browser, &link, Duration::from_secs(3)).await;
+    browser
+        .wait_until(
+            "the status tells",
+            "document.querySelector('#status').dataset.resume === 'gap'",
+            long,
+        )
+        .await;
+    let text = browser
+        .js("return document.querySelector('#status').textContent")
+        .await;
+    assert!(
+        text.as_str()
+            .unwrap_or_default()
+            .contains("resumed with a gap"),
+        "{text}"
+    );
+    browser.screenshot("dashboard-resumed-with-a-gap").await;
+    assert!(
+        browser
+            .number("return Number(document.querySelector('#chart').dataset.missed)")
+            .await
+            > 0.0,
+        "the page counted the updates it never got"
+    );
+    chart_has_every_bar_of(&browser, &app, "AAPL", outage).await;
+    browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
+/// The chart's axes in the states that used to blow them out, checked on the page's own module:
+/// no bars, one bar, a flat series, and clock times as labels.
+async fn chart_scales_are_sane(browser: &Browser) {
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        import("/lib/chart-scales.js").then((s) => {
+            const now = 1795508261;
+            done({
+                empty: s.timeWindow([], 1, 300, now),
+                single: s.timeWindow([now - 10], 1, 300, now),
+                flat: s.priceWindow([228.5, 228.5], [228.5, 228.5], 0),
+                none: s.priceWindow([], [], 0),
+                labels: s.timeLabels([now], 15),
+                minutes: s.timeLabels([now], 3600),
+                missing: s.missingBars([1, 2, 4, 7], 1, 0),
+            });
+        }, (e) => done({ error: String(e) }));
+    "#;
+    let got = browser
+        .client
+        .execute_async(script, Vec::new())
+        .await
+        .expect("the module loads");
+    let range = |key: &str| {
+        let r = got[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}: {got}"));
+        (r[0].as_f64().unwrap(), r[1].as_f64().unwrap())
+    };
+    let now = 1_795_508_261.0;
+    assert_eq!(
+        range("empty"),
+        (now - 300.0, now),
+        "no bars: the last 5 minutes"
+    );
+    assert_eq!(
+        range("single"),
+        (now - 309.0, now - 9.0),
+        "one bar: a normal window"
+    );
+    let (low, high) = range("flat");
+    assert!(
+        low < 228.5 && high > 228.5 && high - low < 1.0 && high - low >= 0.05,
+        "a flat series gets a small range around its price: {low}..{high}"
+    );
+    assert_eq!(range("none"), (0.0, 1.0));
+    let label = got["labels"][0].as_str().unwrap_or_default();
+    assert!(
+        label.len() == 8 && label.as_bytes()[2] == b':' && label.as_bytes()[5] == b':',
+        "a clock time with seconds: {label}"
+    );
+    assert_eq!(
+        got["minutes"][0].as_str().unwrap_or_default().len(),
+        5,
+        "{got}"
+    );
+    assert_eq!(got["missing"], json!([3, 5, 6]));
 }
 
 /// With 8,000 symbols (`welcome` counts them instead of listing them), typing in the picker

@@ -1,21 +1,24 @@
 // The dashboard: wires the live connection to the board, the chart of the selected symbol,
-// the symbol picker and the header figures.
+// the symbol picker and the header figures. Charts start from the server's history and stay
+// continuous across reconnects (each new session resumes from the last seq seen).
 
+import { BarBook, fetchBars } from "./lib/bars.js";
+import { bindViewToggles, loadView } from "./lib/chart-view.js";
 import { Connection, socketUrl } from "./lib/connection.js";
 import { direction, percent, price } from "./lib/format.js";
 import { PriceChart } from "./lib/price-chart.js";
-import { PriceHistory } from "./lib/price-history.js";
 import { QuoteTable } from "./lib/quote-table.js";
+import { ResumeTracker } from "./lib/resume.js";
 import { RollingWindow } from "./lib/stats.js";
 import {
   showConnectionState,
   showFeedStatus,
   showMessageAge,
+  showResume,
   showThroughput,
 } from "./lib/status-bar.js";
 import { loadSymbols, saveSymbols } from "./lib/symbol-store.js";
 
-const CHART_SPAN_MS = 5 * 60_000;
 const RATE_SPAN_MS = 5_000;
 const LATENCY_SPAN_MS = 60_000;
 const REFRESH_MS = 250;
@@ -38,8 +41,17 @@ const latest = new Map();
 const pending = new Map();
 let frame = 0;
 let noticeTimer = 0;
+/** Bars kept per interval by the server (`welcome`'s `history.intervals`), once known. */
+let barLimits = {};
+/** `symbol/interval` of the history requests in flight. */
+const loading = new Set();
+/** Set from a resume's subscribe until the pong that follows its replay: those are not live. */
+let replaying = false;
+let resumes = 0;
 
-const history = new PriceHistory(CHART_SPAN_MS);
+const bars = new BarBook();
+const resume = new ResumeTracker();
+const view = loadView();
 const rate = new RollingWindow(RATE_SPAN_MS);
 const latency = new RollingWindow(LATENCY_SPAN_MS);
 
@@ -54,6 +66,8 @@ const chart = new PriceChart($("#chart"), {
   fill: cssColor("--accent-fill"),
   axis: cssColor("--muted"),
   grid: cssColor("--grid"),
+  up: cssColor("--up"),
+  down: cssColor("--down"),
 });
 const connection = new Connection({
   url: socketUrl(),
@@ -66,12 +80,18 @@ function handle(message) {
     case "welcome":
       welcomed(message);
       break;
+    case "subscribed":
+      resumed(message);
+      break;
     case "snapshot":
       receive(message.quotes, false);
       break;
     case "quotes":
-      rate.add(message.quotes.length);
-      receive(message.quotes, true);
+      if (!replaying) rate.add(message.quotes.length);
+      receive(message.quotes, !replaying);
+      break;
+    case "pong":
+      if (message.id === "replayed") replaying = false;
       break;
     case "status":
       showFeedStatus(message);
@@ -82,7 +102,10 @@ function handle(message) {
   }
 }
 
-/** A new session starts with no subscription: subscribe to what the page remembers. */
+/**
+ * A new session starts with no subscription: subscribe to what the page remembers, resuming
+ * every symbol from the last update this page has, so the server replays what it missed.
+ */
 function welcomed(welcome) {
   // For the curious and for tests: what the browser and the server agreed on (compression).
   document.body.dataset.extensions = connection.extensions;
@@ -91,14 +114,38 @@ function welcomed(welcome) {
     const stillKnown = symbols.filter((s) => known.includes(s));
     if (stillKnown.length !== symbols.length) setSymbols(stillKnown);
   }
-  if (symbols.length) connection.send({ op: "subscribe", symbols });
+  barLimits = welcome.history?.intervals ?? {};
+  replaying = false;
+  if (symbols.length) {
+    const request = resume.subscribe(symbols, `resume-${++resumes}`);
+    connection.send(request);
+    // Replies come in order: the replayed updates arrive before this ping's pong.
+    replaying = Boolean(request.since) && connection.send({ op: "ping", id: "replayed" });
+  }
   fillPicker();
   if (!names.size) loadNames();
+  // Whatever could not be loaded before (server unreachable) is loaded now.
+  for (const symbol of symbols) loadBars(symbol, "1s");
+  if (selected) loadBars(selected, view.interval);
+}
+
+/** The answer to a resume: symbols not recovered have a hole, which their history fills. */
+function resumed(subscribed) {
+  const lost = resume.subscribed(subscribed);
+  if (lost === undefined) return;
+  showResume(lost);
+  for (const symbol of lost) {
+    for (const interval of ["1s", "1m"]) {
+      if (bars.series(symbol, interval).loaded) loadBars(symbol, interval, true);
+    }
+  }
 }
 
 function refused(error) {
   // unknown_symbol lists the offenders; forget them so they are not asked for again.
-  if (error.symbols) setSymbols(symbols.filter((s) => !error.symbols.includes(s)));
+  if (error.code === "unknown_symbol" && error.symbols) {
+    setSymbols(symbols.filter((s) => !error.symbols.includes(s)));
+  }
   notify(error.message);
 }
 
@@ -106,7 +153,9 @@ function receive(quotes, live) {
   for (const quote of quotes) {
     // Updates of a removed symbol can still arrive until the server acknowledges the removal.
     if (!symbols.includes(quote.symbol)) continue;
-    history.add(quote);
+    // A snapshot may repeat the state this page has: fold every update into the bars once.
+    if (!resume.accept(quote)) continue;
+    bars.add(quote);
     latest.set(quote.symbol, quote);
     pending.set(quote.symbol, { quote, live });
   }
@@ -118,7 +167,7 @@ function paint() {
   frame = 0;
   const liveTicks = [];
   for (const { quote, live } of pending.values()) {
-    if (!table.paint(quote, history.get(quote.symbol))) continue;
+    if (!table.paint(quote, sparkline(quote.symbol))) continue;
     if (quote.symbol === selected) showSelected();
     if (live) liveTicks.push(quote.ts);
   }
@@ -134,13 +183,49 @@ function showSelected() {
   $("#chart-price").textContent = quote ? price(quote.price) : "";
   $("#chart-change").textContent = quote ? percent(quote.change_pct) : "";
   $("#chart-change").dataset.dir = quote ? direction(quote.change) : "flat";
-  chart.show(history.get(selected));
+  $("#chart-span").textContent = view.interval === "1s" ? "last 5 minutes" : "last 24 hours";
+  chart.show(selected ? bars.series(selected, view.interval) : null, view.interval, view.style);
+  // For tests and the curious: updates of this symbol that never reached the page.
+  $("#chart").dataset.missed = selected ? String(resume.missed(selected)) : "0";
+}
+
+/** A row's sparkline: the closes of the 1 s bars. */
+function sparkline(symbol) {
+  const series = bars.series(symbol, "1s");
+  return { times: series.t, prices: series.c };
 }
 
 function select(symbol) {
   selected = symbol;
   table.select(symbol);
+  if (symbol) loadBars(symbol, view.interval);
   showSelected();
+}
+
+/**
+ * Merges the server's bars of `symbol` into the chart (once per symbol and interval, unless
+ * `again`: a resume that left a hole).
+ */
+async function loadBars(symbol, interval, again = false) {
+  const key = `${symbol}/${interval}`;
+  if (loading.has(key) || (!again && bars.series(symbol, interval).loaded)) return;
+  loading.add(key);
+  let retry = false;
+  try {
+    const fetched = await fetchBars(symbol, interval, barLimits[interval]);
+    // Removed meanwhile: its bars are gone and must not come back.
+    if (!symbols.includes(symbol)) return;
+    // Served before this page's live updates began, with updates in between: once more.
+    if (bars.series(symbol, interval).merge(fetched) && !again) retry = true;
+  } catch {
+    // Server unreachable, or too old to have history: the next welcome tries again.
+    return;
+  } finally {
+    loading.delete(key);
+  }
+  if (retry) loadBars(symbol, interval, true);
+  if (symbol === selected) showSelected();
+  if (interval === "1s") table.sparkline(symbol, sparkline(symbol));
 }
 
 function setSymbols(list) {
@@ -165,6 +250,7 @@ function addSymbol(typed) {
     setSymbols([...symbols, symbol]);
     // While disconnected the next welcome subscribes to it.
     connection.send({ op: "subscribe", symbols: [symbol] });
+    loadBars(symbol, "1s");
   }
   select(symbol);
 }
@@ -172,7 +258,8 @@ function addSymbol(typed) {
 function removeSymbol(symbol) {
   setSymbols(symbols.filter((s) => s !== symbol));
   connection.send({ op: "unsubscribe", symbols: [symbol] });
-  history.delete(symbol);
+  bars.delete(symbol);
+  resume.forget(symbol);
   latest.delete(symbol);
   pending.delete(symbol);
 }
@@ -244,5 +331,11 @@ setInterval(() => {
   showThroughput(rate.ratePerSecond(now), latency.values(now));
 }, REFRESH_MS);
 
+bindViewToggles($("#chart-view"), view, () => {
+  if (selected) loadBars(selected, view.interval);
+  showSelected();
+});
 setSymbols(symbols);
+// History first: the chart is full before the socket is even open.
+for (const symbol of symbols) loadBars(symbol, "1s");
 connection.start();

@@ -5,6 +5,7 @@
 //! - `process.rs`: the `ticker` binary as a child process, ready when `/readyz` says so;
 //! - `http.rs`: asking any running server over HTTP (its symbols, health, readiness);
 //! - `client.rs`: a well-behaved WebSocket client (tokio-tungstenite) and seq checks;
+//! - `link.rs`: a TCP relay whose connections a test cuts, as a network outage would;
 //! - `raw.rs`: a raw-frame client for what a library will not do (stay silent, bad frames);
 //! - `metrics.rs`: reading the Prometheus exposition;
 //! - `cluster.rs`: `nats-server`, a publisher and edges, as `docker-compose.yml` runs them.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod link;
 pub mod metrics;
 pub mod prereq;
 pub mod process;

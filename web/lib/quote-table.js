@@ -85,9 +85,19 @@ export class QuoteTable {
     const position = (quote.price - quote.low) / (quote.high - quote.low || 1);
     fields.rangeBar.style.setProperty("--position", `${(position * 100).toFixed(1)}%`);
     flash(fields.price, FLASH_COLORS[tick]);
-    const rising = series.prices.length && quote.price >= series.prices[0];
-    drawSparkline(row.canvas, series, rising ? this.#colors.up : this.#colors.down);
+    this.#drawSparkline(row, series);
     return true;
+  }
+
+  /** Redraws the sparkline of `symbol` from `series` (e.g. once its history has arrived). */
+  sparkline(symbol, series) {
+    const row = this.#rows.get(symbol);
+    if (row && row.price !== undefined) this.#drawSparkline(row, series);
+  }
+
+  #drawSparkline(row, series) {
+    const rising = series.prices.length && row.price >= series.prices[0];
+    drawSparkline(row.canvas, series, rising ? this.#colors.up : this.#colors.down);
   }
 
   #newRow(symbol) {

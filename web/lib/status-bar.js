@@ -8,11 +8,19 @@ const $ = (selector) => document.querySelector(selector);
 let connection = { state: "connecting", attempt: 0 };
 /** Unix ms since which the server's feed is stale (a cluster edge lost its broker), 0 if live. */
 let staleSince = 0;
+/** How the last reconnect resumed: "" (not a resume), "recovered", or "gap" (with its symbols). */
+let resume = { outcome: "", lost: [] };
 
 export function showConnectionState(state, attempt) {
   connection = { state, attempt };
   // A new session tells us again, right after its welcome, if its feed is stale.
   if (state !== "live") staleSince = 0;
+  render();
+}
+
+/** A resume was answered: `lost` are the symbols the server could not replay (a hole). */
+export function showResume(lost) {
+  resume = { outcome: lost.length ? "gap" : "recovered", lost };
   render();
 }
 
@@ -30,6 +38,12 @@ function render() {
   status.textContent = stale
     ? `feed stale since ${clockTime(staleSince)}`
     : connectionLabel(connection.state, connection.attempt);
+  const gap = connection.state === "live" && resume.outcome === "gap";
+  if (gap) {
+    const more = resume.lost.length > 3 ? ` +${resume.lost.length - 3}` : "";
+    status.textContent += ` · resumed with a gap (${resume.lost.slice(0, 3).join(", ")}${more})`;
+  }
+  status.dataset.resume = connection.state === "live" ? resume.outcome : "";
   // Lets the stylesheet dim prices that are no longer live.
   document.body.dataset.connection = state;
 }
