@@ -4,6 +4,8 @@
 // that shuts down says when it will close the session (`draining`); the reconnect then waits for
 // that moment plus jitter instead of the backoff.
 
+import { withToken } from "./token.js";
+
 const PROTOCOL = "ticker.v1";
 const BACKOFF = { baseMs: 500, factor: 2, capMs: 5000 };
 // Used until `welcome` says otherwise, so a handshake that hangs is also given up on.
@@ -13,11 +15,12 @@ const SILENCE_LIMIT = 3;
 /** The most random delay added to a draining server's `reconnect_after_ms`. */
 const DRAIN_JITTER_MS = 1000;
 
-/** The server's WebSocket URL; the page names the path in `<meta name="ticker-socket">`. */
+/** The server's WebSocket URL, with the access token if there is one (`token.js`); the page
+ * names the path in `<meta name="ticker-socket">`. */
 export function socketUrl() {
   const path = document.querySelector('meta[name="ticker-socket"]').content;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${path}`;
+  return withToken(`${scheme}//${location.host}${path}`);
 }
 
 /** Full jitter: a random wait below the capped exponential delay of `attempt` (from 1). */

@@ -1,5 +1,9 @@
 // The large chart of the selected symbol, drawn by uPlot (loaded as the global `uPlot`).
 
+/** The x-axis spans at least this many seconds, ending at the newest point: a few seconds of
+ * data would otherwise stretch over the whole width with millisecond labels. */
+const MIN_SPAN_S = 30;
+
 export class PriceChart {
   #plot;
 
@@ -19,7 +23,9 @@ export class PriceChart {
       legend: { show: false },
       // Live data redraws every tick, which would undo any zoom at once.
       cursor: { drag: { x: false, y: false, setScale: false } },
-      scales: { x: { time: true } },
+      scales: {
+        x: { time: true, range: (_, min, max) => [Math.min(min, max - MIN_SPAN_S), max] },
+      },
       series: [{}, { label: "Price", stroke: colors.line, fill: colors.fill, width: 1.5 }],
       axes: [axis, { ...axis, size: 64, values: (_, ticks) => ticks.map((v) => v.toFixed(2)) }],
     };
