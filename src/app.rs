@@ -1,7 +1,8 @@
 //! `Application`: assembles every area from `Settings` (the feed of the configured source,
 //! access control within the capacity the open-file limit allows, metrics, the HTTP server),
 //! binds (port 0 in tests), and runs until the injected shutdown token is cancelled, then
-//! drains. Nothing imports this module but `main`.
+//! drains: sessions close over `server.drain_ms` while the feed keeps them supplied, and the
+//! feed stops after the last one. Nothing imports this module but `main`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::web;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
 use crate::access::admission::Admission;
@@ -23,6 +24,7 @@ use crate::http;
 use crate::http::state::AppState;
 use crate::metrics::Metrics;
 use crate::session::SessionContext;
+use crate::session::drain::Drain;
 use crate::settings::{FeedSource, ServerSettings, Settings};
 
 pub struct Application {
@@ -31,6 +33,8 @@ pub struct Application {
     settings: ServerSettings,
     shutdown: CancellationToken,
     sessions: TaskTracker,
+    /// Stops the feed when dropped: after the last session, or with an application never run.
+    feed_stop: DropGuard,
 }
 
 /// Raises the soft open-file limit to the hard limit: every connection is a file descriptor, and
@@ -54,12 +58,14 @@ fn open_file_limit() -> Option<u64> {
 impl Application {
     /// Starts the feed and binds the listener; nothing is served until `run_until_stopped`.
     pub fn build(settings: Settings, shutdown: CancellationToken) -> io::Result<Self> {
+        // Not `shutdown`: draining sessions still get quotes.
+        let feed_stop = CancellationToken::new();
         let feed = match settings.feed.source {
             FeedSource::Simulated => {
-                simulated::spawn(&settings.feed, &settings.history, shutdown.clone())
+                simulated::spawn(&settings.feed, &settings.history, feed_stop.clone())
             }
             FeedSource::Nats => {
-                edge::spawn(&settings, shutdown.clone()).map_err(io::Error::other)?
+                edge::spawn(&settings, feed_stop.clone()).map_err(io::Error::other)?
             }
         };
         let node: Arc<str> = settings.server.node().into();
@@ -88,8 +94,8 @@ impl Application {
             .set(Capacity::shown(capacity.connections));
         if capacity.lowered {
             tracing::warn!(
-                max_connections = settings.server.max_connections,
-                http_headroom = settings.server.http_headroom,
+                max_connections = ?settings.server.max_connections,
+                http_headroom = ?settings.server.http_headroom,
                 open_file_limit,
                 "connection limits lowered to fit the open-file limit"
             );
@@ -109,6 +115,7 @@ impl Application {
                 node,
                 ws: Arc::new(settings.ws.clone()),
                 shutdown: shutdown.clone(),
+                drain: Drain::new(settings.server.drain_ms.get()),
                 metrics,
             },
             sessions: sessions.clone(),
@@ -128,6 +135,7 @@ impl Application {
             settings: settings.server,
             shutdown,
             sessions,
+            feed_stop: feed_stop.drop_guard(),
         })
     }
 
@@ -144,8 +152,9 @@ impl Application {
         self.sessions.clone()
     }
 
-    /// Serves until the shutdown token is cancelled. Then sessions close with 1001 at once, the
-    /// listener keeps answering for the grace period (`/readyz` 503), and the server stops.
+    /// Serves until the shutdown token is cancelled. Then `/readyz` and upgrades answer 503,
+    /// sessions close with 1001 over the drain window, the listener keeps answering for at
+    /// least the grace period, and the server stops.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
@@ -153,11 +162,16 @@ impl Application {
             result = &mut server => return result.map_err(io::Error::other)?,
             () = self.shutdown.cancelled() => {}
         }
-        tracing::info!(sessions = self.sessions.len(), "shutting down");
+        let drain = self.settings.drain_ms.get();
+        tracing::info!(
+            sessions = self.sessions.len(),
+            drain_ms = self.settings.drain_ms.ms(),
+            "shutting down"
+        );
         let grace = tokio::time::sleep(self.settings.shutdown_grace_ms.get());
         self.sessions.close();
         if tokio::time::timeout(
-            self.settings.shutdown_timeout_ms.get(),
+            drain + self.settings.shutdown_timeout_ms.get(),
             self.sessions.wait(),
         )
         .await
@@ -168,6 +182,7 @@ impl Application {
                 "sessions still open at shutdown timeout"
             );
         }
+        drop(self.feed_stop);
         grace.await;
         handle.stop(true).await;
         server.await.map_err(io::Error::other)??;

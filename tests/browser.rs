@@ -1,8 +1,10 @@
 //! The dashboard and the push-versus-polling demo in real headless Chromium, driven over
 //! WebDriver (chromedriver) against the real server: rendering, live updates, adding and
 //! removing symbols, reconnecting across a server restart without a duplicate connection, the
-//! demo's figures, phone width, a clean console, and the chart: full on load from the server's
-//! history, without a hole after an outage. Screenshots go to a folder it prints.
+//! demo's figures, phone width, a clean console, the dashboard with auth on, and the chart: full
+//! on load from the server's history, without a hole after an outage. Screenshots go to a
+//! folder it prints; `TICKER_DOC_IMAGES=1 cargo test --test browser` also refreshes the README's
+//! in `docs/images`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` and `CHROMEDRIVER` pointing at
 //! the binaries). Without them `cargo test` reports the tests as ignored, with the reason
@@ -22,6 +24,9 @@ use support::TestApp;
 use support::cluster::{Cluster, Roles};
 use support::link::Link;
 use support::prereq::{self, CHROMEDRIVER, CHROMIUM, NATS_SERVER};
+
+/// The screenshots the README shows, kept in `docs/images`.
+const DOC_IMAGES: &[&str] = &["dashboard", "dashboard-narrow", "dashboard-stale", "demo"];
 
 struct BrowserPaths {
     chromium: PathBuf,
@@ -57,6 +62,11 @@ fn main() {
             "a_resume_with_a_gap_says_so_and_refills_the_chart",
             &[CHROMIUM, CHROMEDRIVER],
             a_resume_with_a_gap_says_so_and_refills_the_chart,
+        ),
+        prereq::trial(
+            "dashboard_connects_with_auth_on",
+            &[CHROMIUM, CHROMEDRIVER],
+            dashboard_connects_with_auth_on,
         ),
         prereq::trial(
             "dashboard_shows_a_stale_cluster_feed",
@@ -194,7 +204,28 @@ impl Browser {
 
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("screenshot saved");
+        std::fs::write(self.shots.join(format!("{name}.png")), &png).expect("screenshot saved");
+        if DOC_IMAGES.contains(&name) && std::env::var_os("TICKER_DOC_IMAGES").is_some() {
+            let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docs/images/{name}.png"));
+            std::fs::write(doc, &png).expect("docs/images is writable");
+        }
+    }
+
+    /// Types `symbol` into the picker and presses Add.
+    async fn add_symbol(&self, symbol: &str) {
+        let input = self
+            .client
+            .find(Locator::Css("#symbol-input"))
+            .await
+            .unwrap();
+        input.send_keys(symbol).await.unwrap();
+        self.client
+            .find(Locator::Css("#symbol-add"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     async fn seq(&self, symbol: &str) -> f64 {
@@ -202,6 +233,19 @@ impl Browser {
             "return Number(document.querySelector('[data-symbol=\"{symbol}\"]')?.dataset.seq ?? -1)"
         ))
         .await
+    }
+
+    /// Waits until the symbol has moved `moves` times more than the row shows now.
+    async fn wait_for_moves(&self, symbol: &str, moves: u32) {
+        let seq = self.seq(symbol).await;
+        self.wait_until(
+            &format!("{symbol} moves {moves} times"),
+            &format!(
+                "Number(document.querySelector('[data-symbol=\"{symbol}\"]')?.dataset.seq ?? -1) >= {seq} + {moves}"
+            ),
+            Duration::from_secs(60),
+        )
+        .await;
     }
 
     /// Waits until the symbol's row shows a newer seq than it does now.
@@ -280,6 +324,8 @@ async fn dashboard_and_demo_in_headless_chromium() {
         .await;
     browser.wait_for_update("AAPL").await;
     browser.wait_for_update("MSFT").await;
+    // The README's picture: a chart with some history (and a clock on its axis).
+    browser.wait_for_moves("AAPL", 100).await;
     browser.screenshot("dashboard").await;
     // Chromium offers permessage-deflate and the server's default (`shared`) accepts it: the
     // prices above arrived compressed.
@@ -293,21 +339,18 @@ async fn dashboard_and_demo_in_headless_chromium() {
         "negotiated extensions: {extensions}"
     );
 
-    // Adding a symbol subscribes to it and it starts updating.
-    let input = browser
-        .client
-        .find(Locator::Css("#symbol-input"))
-        .await
-        .unwrap();
-    input.send_keys("intc").await.unwrap();
+    // A symbol the server does not know is refused with a notice.
+    browser.add_symbol("nope").await;
     browser
-        .client
-        .find(Locator::Css("#symbol-add"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .wait_until(
+            "the NOPE notice",
+            "document.querySelector('#notice').textContent === 'unknown symbol: NOPE'",
+            long,
+        )
+        .await;
+
+    // Adding a symbol subscribes to it and it starts updating; the stale notice goes.
+    browser.add_symbol("intc").await;
     browser
         .wait_until(
             "INTC row",
@@ -316,6 +359,10 @@ async fn dashboard_and_demo_in_headless_chromium() {
         )
         .await;
     browser.wait_for_update("INTC").await;
+    let notice = browser
+        .js("return document.querySelector('#notice').textContent")
+        .await;
+    assert_eq!(notice, "", "the NOPE notice is gone after a successful add");
 
     // Removing it stops it: the row goes and stays gone while others keep updating.
     browser
@@ -772,6 +819,89 @@ async fn picker_finds_a_symbol_among_thousands() {
     app.stop().await;
 }
 
+/// With auth on, the dashboard connects with the token given as `?token=` on its address, which
+/// it then keeps for the tab (a reload without it stays live) and takes out of the address bar;
+/// without one it asks for it, and the token typed in connects.
+async fn dashboard_connects_with_auth_on() {
+    const TOKEN: &str = "dashboard-token-0123456789";
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.feed.tick_interval_ms = ticker::settings::Millis::new(100);
+    settings.auth.tokens = vec![ticker::settings::Secret::new(TOKEN)];
+    let app = TestApp::spawn_with(settings).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+
+    browser
+        .client
+        .goto(&app.url(&format!("/?token={TOKEN}")))
+        .await
+        .unwrap();
+    browser.wait_state("live with ?token=", "live", long).await;
+    browser.wait_for_update("AAPL").await;
+    let address = browser.js("return location.href").await;
+    assert!(
+        !address.as_str().unwrap_or_default().contains(TOKEN),
+        "the token left the address bar: {address}"
+    );
+    // The names come from /api/symbols, which needs the token too.
+    browser
+        .wait_until(
+            "symbol names",
+            "document.querySelector('[data-symbol=\"AAPL\"] [data-field=\"name\"]')?.textContent.length > 0",
+            long,
+        )
+        .await;
+
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_state("live after a reload", "live", long)
+        .await;
+
+    // A tab without the token: the page asks for it.
+    browser.js("sessionStorage.clear(); return true").await;
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser
+        .wait_until(
+            "the token field",
+            "!document.querySelector('#access').hidden",
+            long,
+        )
+        .await;
+    assert_ne!(browser.state().await, "live");
+    browser.screenshot("dashboard-token").await;
+    browser
+        .client
+        .find(Locator::Css("#token-input"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Css("#token-connect"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_state("live with the typed token", "live", long)
+        .await;
+    browser.wait_for_update("AAPL").await;
+    assert!(
+        browser
+            .js("return document.querySelector('#access').hidden")
+            .await
+            .as_bool()
+            .unwrap_or(false),
+        "the field is gone once connected"
+    );
+    browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
 /// On a cluster edge the dashboard tells the user when the feed goes stale (the broker is
 /// gone, the WebSocket stays open) and shows live prices again when it comes back.
 async fn dashboard_shows_a_stale_cluster_feed() {
@@ -790,9 +920,18 @@ async fn dashboard_shows_a_stale_cluster_feed() {
         .unwrap();
     browser.wait_until("live", &state_is("live"), long).await;
     browser.wait_for_update("AAPL").await;
+    browser.wait_for_moves("AAPL", 60).await;
 
     cluster.nats.stop();
     browser.wait_until("stale", &state_is("stale"), long).await;
+    // No quotes arrive while stale: the rate shown falls to zero once its window has passed.
+    browser
+        .wait_until(
+            "no updates while stale",
+            "document.querySelector('#updates-per-sec').dataset.value === '0'",
+            long,
+        )
+        .await;
     let text = browser
         .js("return document.querySelector('#status').textContent")
         .await;

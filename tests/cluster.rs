@@ -253,6 +253,7 @@ async fn broker_loss_goes_stale_and_recovers() {
             ServerMessage::Status {
                 feed: Liveness::Stale,
                 since: Some(since),
+                ..
             } => break since,
             other => panic!("expected quotes or stale, got {other:?}"),
         }
@@ -277,6 +278,7 @@ async fn broker_loss_goes_stale_and_recovers() {
             ServerMessage::Status {
                 feed: Liveness::Live,
                 since: None,
+                ..
             } => break,
             ServerMessage::Quotes { quotes } => seqs.update(&quotes),
             other => panic!("expected live, got {other:?}"),

@@ -180,8 +180,8 @@ async fn the_per_address_budget_is_kept_at_accept() {
 #[tokio::test]
 async fn a_full_server_answers_503_and_stays_observable() {
     let mut settings = test_settings();
-    settings.server.max_connections = 2;
-    settings.server.http_headroom = 2;
+    settings.server.max_connections = Some(2);
+    settings.server.http_headroom = Some(2);
     let app = TestApp::spawn_with(settings).await;
     let mut sessions = vec![
         app.connect("/ws?symbols=*").await,
@@ -285,4 +285,40 @@ async fn limits_fit_the_open_file_limit() {
         200
     );
     receives_quotes(&mut clients[0]).await;
+}
+
+/// The warnings in a binary's JSON log, once it has logged `listening`.
+async fn warnings(server: &support::ServerProcess) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    while !server.logs().iter().any(|l| l.contains("\"listening\"")) {
+        assert!(Instant::now() < deadline, "no `listening` line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+        .logs()
+        .into_iter()
+        .filter(|line| line.contains("\"level\":\"WARN\""))
+        .collect()
+}
+
+/// A default start prints no warning, whatever the open-file limit (here this machine's, and
+/// 300): the connection limits are derived from it. A `server.max_connections` set explicitly
+/// that does not fit is lowered with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_limit_set_that_does_not_fit_warns() {
+    let (server, _) = support::start_server(&[]).await;
+    assert_eq!(warnings(&server).await, Vec::<String>::new());
+    drop(server);
+    let (server, addr) = start_server_with_file_limit(300, &[]).await;
+    assert_eq!(warnings(&server).await, Vec::<String>::new());
+    let mut admin = RawHttp::connect(addr).await;
+    assert!(metric(&mut admin, "ticker_connections_limit").await > 0.0);
+    drop(server);
+    let (server, _) =
+        start_server_with_file_limit(300, &[("TICKER__SERVER__MAX_CONNECTIONS", "20000")]).await;
+    let warned = warnings(&server).await;
+    assert!(
+        warned.len() == 1 && warned[0].contains("connection limits lowered"),
+        "{warned:#?}"
+    );
 }

@@ -90,7 +90,7 @@ fn fixture_variables_turn_the_client_limits_off() {
 #[tokio::test]
 async fn max_connections_refuses_only_new_upgrades() {
     let mut settings = test_settings();
-    settings.server.max_connections = 2;
+    settings.server.max_connections = Some(2);
     let app = TestApp::spawn_with(settings).await;
     let mut first = app.connect("/ws?symbols=*").await;
     let mut second = app.connect("/ws?symbols=*").await;

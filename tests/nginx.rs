@@ -1,7 +1,8 @@
 //! The load balancer for real, with Debian's nginx (1.22): the config `deploy/local-cluster.sh`
 //! generates from `deploy/nginx.conf` passes `nginx -t` and proxies WebSockets and polling to a
-//! real cluster (`Cluster::start`), moves a client whose edge dies to the other one, and the
-//! script itself starts the whole cluster and stops it again on Ctrl-C.
+//! real cluster (`Cluster::start`), moves a client whose edge dies or drains (a rolling deploy)
+//! to the other one, and the script itself starts the whole cluster and stops it again on
+//! Ctrl-C.
 
 mod support;
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use support::cluster::Cluster;
+use support::cluster::{Cluster, Roles};
 use support::http::wait_status;
 use support::prereq::{self, NATS_SERVER, Program};
 use support::process::free_port;
@@ -53,6 +54,11 @@ fn main() {
             "killed_edge_client_reconnects_through_nginx_to_the_other",
             &[NGINX, NATS_SERVER],
             killed_edge_client_reconnects_through_nginx_to_the_other,
+        ),
+        prereq::trial(
+            "draining_edge_client_follows_the_advice_through_nginx_to_the_other",
+            &[NGINX, NATS_SERVER],
+            draining_edge_client_follows_the_advice_through_nginx_to_the_other,
         ),
         prereq::trial(
             "local_cluster_script_starts_and_stops_everything",
@@ -263,6 +269,53 @@ async fn killed_edge_client_reconnects_through_nginx_to_the_other() {
         assert_ne!(node, first, "a reconnect lands on the edge still alive");
         snapshot_then_quotes(&mut client).await;
     }
+}
+
+/// A rolling deploy through nginx: SIGTERM to a client's edge, which tells it
+/// `reconnect_after_ms` and then closes it with 1001; the client waits as told and reconnects
+/// to the same nginx address, landing on the other edge every time (nginx passes a draining
+/// edge's 503, or a refused connection once it is gone, on to the next upstream).
+async fn draining_edge_client_follows_the_advice_through_nginx_to_the_other() {
+    let roles = Roles {
+        edge_env: &[("TICKER__SERVER__DRAIN_MS", "4000")],
+        ..Roles::default()
+    };
+    let mut cluster = Cluster::start_with(2, roles).await;
+    let lb = Nginx::start(&[cluster.addr(0), cluster.addr(1)]).await;
+    let (mut client, first) = connect_as_browser(lb.addr).await;
+    snapshot_then_quotes(&mut client).await;
+    let draining = cluster
+        .edges
+        .iter()
+        .position(|e| e.node == first)
+        .expect("the node is one of the edges");
+    support::signal(cluster.edges[draining].process.id(), "TERM");
+    let advised = loop {
+        match next_message(&mut client).await {
+            Some(ServerMessage::Status {
+                reconnect_after_ms: Some(ms),
+                ..
+            }) => break Duration::from_millis(ms),
+            Some(_) => continue,
+            None => panic!("closed without the draining notice"),
+        }
+    };
+    let noticed = Instant::now();
+    while next_message(&mut client).await.is_some() {}
+    tokio::time::sleep(advised.saturating_sub(noticed.elapsed())).await;
+    for _ in 0..4 {
+        let (mut client, node) = connect_as_browser(lb.addr).await;
+        assert_ne!(node, first, "a reconnect lands on the edge still serving");
+        snapshot_then_quotes(&mut client).await;
+    }
+    assert_eq!(
+        support::exit_code_within(
+            &mut cluster.edges[draining].process,
+            Duration::from_secs(10)
+        )
+        .await,
+        Some(0)
+    );
 }
 
 /// `deploy/local-cluster.sh`, started like an operator does, as its own process.

@@ -18,6 +18,7 @@ import {
   showThroughput,
 } from "./lib/status-bar.js";
 import { loadSymbols, saveSymbols } from "./lib/symbol-store.js";
+import { accessToken, saveToken, withToken } from "./lib/token.js";
 
 const RATE_SPAN_MS = 5_000;
 const LATENCY_SPAN_MS = 60_000;
@@ -271,7 +272,7 @@ async function loadNames() {
       ? ["/api/symbols"]
       : symbols.map((s) => `/api/symbols?q=${encodeURIComponent(s)}&limit=1`);
     for (const query of queries) {
-      const response = await fetch(query);
+      const response = await fetch(withToken(query));
       if (!response.ok) return;
       for (const s of await response.json()) names.set(s.symbol, s.name);
     }
@@ -298,7 +299,8 @@ function fillPicker(list = known) {
 async function searchPicker(text) {
   if (known.length || !text.trim()) return;
   try {
-    const response = await fetch(`/api/symbols?q=${encodeURIComponent(text.trim())}&limit=20`);
+    const query = `/api/symbols?q=${encodeURIComponent(text.trim())}&limit=20`;
+    const response = await fetch(withToken(query));
     if (!response.ok) return;
     const found = await response.json();
     for (const s of found) names.set(s.symbol, s.name);
@@ -306,6 +308,25 @@ async function searchPicker(text) {
   } catch {
     // Offline: the next keystroke tries again.
   }
+}
+
+/**
+ * With auth on, a page without a (valid) token cannot connect, and the WebSocket cannot say why:
+ * ask the API, and on 401 show the token field.
+ */
+async function checkAccess() {
+  try {
+    const response = await fetch(withToken("/api/symbols?limit=1"));
+    if (response.status !== 401) return;
+  } catch {
+    // Unreachable: the connection's own retries cover it.
+    return;
+  }
+  $("#access").hidden = false;
+  $("#access-message").textContent = accessToken()
+    ? "The server refused this access token."
+    : "This server needs an access token.";
+  $("#token-input").focus();
 }
 
 function notify(text) {
@@ -317,6 +338,13 @@ function notify(text) {
 $("#symbol-input").addEventListener("input", (event) => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => searchPicker(event.target.value), SEARCH_DELAY_MS);
+});
+
+$("#access").addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveToken($("#token-input").value.trim());
+  // The socket and every request take the token from storage: start over with it.
+  location.reload();
 });
 
 $("#picker").addEventListener("submit", (event) => {
@@ -339,3 +367,4 @@ setSymbols(symbols);
 // History first: the chart is full before the socket is even open.
 for (const symbol of symbols) loadBars(symbol, "1s");
 connection.start();
+checkAccess();

@@ -3,6 +3,7 @@
 // happened, so the polling panel's staleness counts from the first update it failed to show.
 
 import { Connection, socketUrl } from "./lib/connection.js";
+import { withToken } from "./lib/token.js";
 import { DemoPanel } from "./lib/demo-panel.js";
 import { connectionLabel } from "./lib/format.js";
 import { Poller } from "./lib/poller.js";
@@ -56,7 +57,7 @@ const intervalInput = $("#poll-interval");
 let periodMs = intervalInput.valueAsNumber;
 const pollNote = () => `every ${periodMs} ms`;
 const poller = new Poller({
-  url: `${QUOTES_PATH}?symbols=${symbols.map(encodeURIComponent).join(",")}`,
+  url: withToken(`${QUOTES_PATH}?symbols=${symbols.map(encodeURIComponent).join(",")}`),
   periodMs,
   onRequest: () => (poll.requests += 1),
   onQuotes: (quotes) => {

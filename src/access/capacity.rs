@@ -15,6 +15,8 @@
 pub const RESERVED_FDS: u64 = 64;
 /// And per worker thread: its event poll and wake-up descriptors.
 pub const RESERVED_FDS_PER_WORKER: u64 = 4;
+/// `server.http_headroom` when it is not set (and the open-file limit leaves room for it).
+pub const DEFAULT_HTTP_HEADROOM: usize = 1000;
 
 /// The connection limits in force; `usize::MAX` means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,40 +25,45 @@ pub struct Capacity {
     pub sessions: usize,
     /// Open TCP connections at most, sessions included.
     pub connections: usize,
-    /// The open-file limit lowered the configured limits.
+    /// The open-file limit lowered a limit the operator set.
     pub lowered: bool,
 }
 
 impl Capacity {
-    /// The limits for `max_sessions` (0: no limit) and `headroom`, on `workers` threads, within
-    /// `open_file_limit` (None: unknown, no bound).
+    /// The limits for `max_sessions` and `headroom`, on `workers` threads, within
+    /// `open_file_limit` (None: unknown, no bound). An unset `max_sessions` (or 0) takes what
+    /// the open-file limit leaves; an unset `headroom` is [`DEFAULT_HTTP_HEADROOM`] or half of
+    /// what is left, whichever is less. Only a value that was set and does not fit is
+    /// `lowered`: the defaults fit any limit by construction.
     pub fn derive(
-        max_sessions: usize,
-        headroom: usize,
+        max_sessions: Option<usize>,
+        headroom: Option<usize>,
         workers: usize,
         open_file_limit: Option<u64>,
     ) -> Self {
         let sessions = match max_sessions {
-            0 => usize::MAX,
-            n => n,
+            None | Some(0) => usize::MAX,
+            Some(n) => n,
         };
+        let wanted_headroom = headroom.unwrap_or(DEFAULT_HTTP_HEADROOM);
         let reserved = RESERVED_FDS + RESERVED_FDS_PER_WORKER * workers as u64;
         let Some(budget) = open_file_limit
             .map(|limit| usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX))
         else {
             return Self {
                 sessions,
-                connections: sessions.saturating_add(headroom),
+                connections: sessions.saturating_add(wanted_headroom),
                 lowered: false,
             };
         };
-        let fitted_headroom = headroom.min(budget / 2);
+        let fitted_headroom = wanted_headroom.min(budget / 2);
         let fitted_sessions = sessions.min(budget - fitted_headroom);
+        let set = |n: Option<usize>| n.filter(|&n| n != 0);
         Self {
             sessions: fitted_sessions,
             connections: fitted_sessions.saturating_add(fitted_headroom),
-            lowered: (max_sessions != 0 && fitted_sessions < sessions)
-                || fitted_headroom < headroom,
+            lowered: set(max_sessions).is_some_and(|n| fitted_sessions < n)
+                || headroom.is_some_and(|h| fitted_headroom < h),
         }
     }
 
@@ -74,40 +81,58 @@ impl Capacity {
 mod tests {
     use super::*;
 
-    /// The defaults (20,000 sessions, headroom 1,000) under a 20,000 file limit: the sessions
-    /// give way so that the total fits with the reserve.
+    /// The old defaults set explicitly (20,000 sessions, headroom 1,000) under a 20,000 file
+    /// limit: the sessions give way so that the total fits with the reserve, and it says so.
     #[test]
-    fn defaults_fit_a_20000_file_limit() {
-        let c = Capacity::derive(20_000, 1_000, 2, Some(20_000));
+    fn explicit_limits_are_fitted_to_a_20000_file_limit() {
+        let c = Capacity::derive(Some(20_000), Some(1_000), 2, Some(20_000));
         assert_eq!(c.connections, 20_000 - 72);
         assert_eq!(c.sessions, 20_000 - 72 - 1_000);
         assert!(c.lowered);
     }
 
+    /// Unset, the limits take what the file limit leaves, and nothing counts as lowered: a
+    /// default start has nothing to warn about, whatever the limit.
+    #[test]
+    fn unset_limits_fit_any_file_limit_silently() {
+        let c = Capacity::derive(None, None, 2, Some(20_000));
+        assert_eq!(
+            (c.sessions, c.connections),
+            (20_000 - 72 - 1_000, 20_000 - 72)
+        );
+        assert!(!c.lowered);
+        let c = Capacity::derive(None, None, 2, Some(300));
+        assert_eq!((c.sessions, c.connections, c.lowered), (114, 228, false));
+        let c = Capacity::derive(None, None, 2, None);
+        assert_eq!((c.sessions, c.connections), (usize::MAX, usize::MAX));
+    }
+
     /// A low file limit halves what is left between the headroom and the sessions.
     #[test]
     fn a_low_file_limit_shares_what_is_left() {
-        let c = Capacity::derive(20_000, 1_000, 2, Some(300));
+        let c = Capacity::derive(Some(20_000), None, 2, Some(300));
         assert_eq!((c.sessions, c.connections), (114, 228));
         assert!(c.lowered);
+        let c = Capacity::derive(None, Some(1_000), 2, Some(300));
+        assert!(c.lowered, "an explicit headroom that does not fit");
     }
 
     /// Limits that fit are kept as configured; without a file limit nothing is lowered.
     #[test]
     fn limits_that_fit_are_kept() {
-        let c = Capacity::derive(1_000, 100, 2, Some(1 << 20));
+        let c = Capacity::derive(Some(1_000), Some(100), 2, Some(1 << 20));
         assert_eq!(
             (c.sessions, c.connections, c.lowered),
             (1_000, 1_100, false)
         );
-        let c = Capacity::derive(1_000, 100, 2, None);
+        let c = Capacity::derive(Some(1_000), Some(100), 2, None);
         assert_eq!(
             (c.sessions, c.connections, c.lowered),
             (1_000, 1_100, false)
         );
-        let c = Capacity::derive(0, 100, 2, None);
+        let c = Capacity::derive(Some(0), Some(100), 2, None);
         assert_eq!((c.sessions, c.connections), (usize::MAX, usize::MAX));
-        let c = Capacity::derive(0, 100, 2, Some(1_072));
+        let c = Capacity::derive(Some(0), Some(100), 2, Some(1_072));
         assert_eq!((c.sessions, c.connections, c.lowered), (900, 1_000, false));
         assert_eq!(Capacity::shown(usize::MAX), 0);
     }
@@ -115,7 +140,7 @@ mod tests {
     /// A file limit below the reserve leaves nothing: every connection is refused, none fails.
     #[test]
     fn a_file_limit_below_the_reserve_admits_nothing() {
-        let c = Capacity::derive(10, 10, 2, Some(50));
+        let c = Capacity::derive(Some(10), Some(10), 2, Some(50));
         assert_eq!((c.sessions, c.connections), (0, 0));
     }
 }

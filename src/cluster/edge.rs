@@ -260,6 +260,10 @@ impl Edge {
         if self.sequencer.epoch() == Some(reply.epoch) {
             self.snapshot_wanted = false;
             self.backfill_wanted = true;
+            // An answer is a sign of life: the silence counts from here, or a restarted
+            // publisher's first snapshot would be judged by the old run's last quote, and the
+            // next silence check would turn the feed stale again at once.
+            self.last_message = Instant::now();
             if self.link_up {
                 self.outlets.status.send_if_modified(|status| {
                     let changed = *status != FeedStatus::Live;
@@ -498,5 +502,39 @@ mod tests {
         edge.check_silence(stale_after);
         assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
         assert!(edge.snapshot_wanted);
+    }
+
+    /// A publisher restart is one stale → live transition: the new run's snapshot counts as a
+    /// sign of life, so the silence check right after it does not turn the feed stale again.
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_publisher_is_live_once() {
+        let (mut edge, handle) = edge();
+        let mut status = edge.outlets.status.subscribe();
+        edge.on_link(Link::Up);
+        edge.on_snapshot(SnapshotReply {
+            epoch: 7,
+            quotes: vec![quote("AAPL", 1)],
+        });
+        let stale_after = Duration::from_secs(3);
+        // The publisher dies: silence, stale.
+        tokio::time::advance(Duration::from_secs(4)).await;
+        edge.check_silence(stale_after);
+        assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
+        status.mark_unchanged();
+        // A new run answers the snapshot request before it publishes its first quote.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        edge.on_snapshot(SnapshotReply {
+            epoch: 9,
+            quotes: vec![quote("AAPL", 1)],
+        });
+        assert_eq!(handle.status(), FeedStatus::Live);
+        assert!(status.has_changed().unwrap());
+        status.mark_unchanged();
+        for _ in 0..8 {
+            tokio::time::advance(SNAPSHOT_RETRY).await;
+            edge.check_silence(stale_after);
+        }
+        assert_eq!(handle.status(), FeedStatus::Live, "no second stale");
+        assert!(!status.has_changed().unwrap(), "exactly one transition");
     }
 }

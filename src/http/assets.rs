@@ -1,9 +1,11 @@
 //! The dashboard: the files of `web/`, compiled into the binary so it serves from any directory.
-//! `GET` and `HEAD` only: another method on a file gets 405.
+//! `GET` and `HEAD` only: another method on a file gets 405. `Cache-Control: no-cache` with an
+//! ETag from the file's hash: a browser revalidates every file on load (a new release shows at
+//! once) and gets a bodiless 304 for what did not change.
 
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::http::header::{self, ETag, EntityTag, HeaderValue, IfNoneMatch};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
 use crate::http::error::ApiError;
@@ -31,8 +33,29 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         });
     }
     let mime = mime_guess::from_path(&name).first_or_octet_stream();
-    Ok(HttpResponse::Ok()
+    // Weak: the body may go out compressed (`http::compression`).
+    let hash: String = file.metadata.sha256_hash()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let etag = EntityTag::new_weak(hash);
+    let unchanged = match req.get_header::<IfNoneMatch>() {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),
+        None => false,
+    };
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(ETag(etag))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+    if unchanged {
+        return Ok(response.finish());
+    }
+    Ok(response
         .insert_header((header::CONTENT_TYPE, mime.as_ref()))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .body(file.data.into_owned()))
 }

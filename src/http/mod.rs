@@ -5,6 +5,7 @@
 //! the publisher's health checks) import it.
 
 mod assets;
+mod compression;
 pub mod connection;
 pub mod error;
 pub mod health;
@@ -18,7 +19,8 @@ mod ws;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, guard, web};
 
 use error::ApiError;
@@ -41,16 +43,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(readable("/healthz", health::healthz))
         .service(readable("/readyz", health::readyz))
         .service(readable("/metrics", metrics::scrape))
+        // Everything else may be compressed: the API and the dashboard's files.
         .service(
-            web::scope("/api")
-                .wrap(from_fn(require_token))
-                .service(readable("/quotes", quotes::all))
-                .service(readable("/quotes/{symbol}", quotes::one))
-                .service(readable("/symbols", quotes::symbols))
-                .service(readable("/history/{symbol}", history::bars))
-                .default_service(web::to(not_found)),
-        )
-        .default_service(web::to(assets::serve));
+            web::scope("")
+                .wrap(compression::compress())
+                .wrap(from_fn(compression::vary))
+                .service(
+                    web::scope("/api")
+                        .wrap(from_fn(require_token))
+                        // Polls must revalidate; the quote routes say so themselves, with ETags.
+                        .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-cache")))
+                        .service(readable("/quotes", quotes::all))
+                        .service(readable("/quotes/{symbol}", quotes::one))
+                        .service(readable("/symbols", quotes::symbols))
+                        .service(readable("/history/{symbol}", history::bars))
+                        .default_service(web::to(not_found)),
+                )
+                .default_service(web::to(assets::serve)),
+        );
 }
 
 /// A resource that answers `GET` and `HEAD` with `handler`, and other methods with 405.

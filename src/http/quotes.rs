@@ -144,8 +144,8 @@ fn poll_body(snapshot: &Snapshot, ids: &[SymbolId]) -> String {
     )
 }
 
-/// The opaque part of a strong validator for the given symbols: it changes whenever one of
-/// their seqs does, and never matches across feed runs (`epoch`).
+/// The opaque part of the validator for the given symbols: it changes whenever one of their
+/// seqs does, and never matches across feed runs (`epoch`).
 fn etag(snapshot: &Snapshot, ids: &[SymbolId]) -> String {
     let seq_sum: u64 = ids.iter().map(|&id| snapshot.quotes[id].seq).sum();
     format!("{:x}-{}-{:x}", snapshot.epoch, ids.len(), seq_sum)
@@ -157,7 +157,8 @@ pub(crate) fn conditional(
     tag: String,
     body: impl FnOnce() -> String,
 ) -> HttpResponse {
-    let etag = EntityTag::new_strong(tag);
+    // Weak: the body may go out compressed (`http::compression`).
+    let etag = EntityTag::new_weak(tag);
     let matches = match req.get_header::<IfNoneMatch>() {
         Some(IfNoneMatch::Any) => true,
         Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&etag)),

@@ -110,12 +110,20 @@ pub enum ServerMessage {
         bars: Vec<Bar>,
     },
     /// Whether quotes are flowing: sent when the feed goes stale (the broker is unreachable)
-    /// and when it is live again; the connection stays open either way.
+    /// and when it is live again; the connection stays open either way. Also sent once when
+    /// the server begins to shut down, with `server` and `reconnect_after_ms`.
     Status {
         feed: Liveness,
         /// Unix epoch milliseconds since when the feed is stale; absent when live.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
+        /// `draining` once shutdown began; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<ServerState>,
+        /// With `draining`: the server closes this session (1001) in about this many ms;
+        /// reconnect then, with jitter, and reach another node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reconnect_after_ms: Option<u64>,
     },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,6 +142,14 @@ pub enum ServerMessage {
 pub enum Liveness {
     Live,
     Stale,
+}
+
+/// The `server` of a `status` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    /// Shutting down: no new sessions, the open ones are closed over the drain window.
+    Draining,
 }
 
 /// Why a request was refused; the connection stays open.
@@ -155,6 +171,26 @@ impl ServerMessage {
         serde_json::to_string(self)
             .expect("server messages are plain data and always serialize")
             .into()
+    }
+
+    /// The feed's liveness (`since`: when it went stale).
+    pub fn status(feed: Liveness, since: Option<u64>) -> Self {
+        Self::Status {
+            feed,
+            since,
+            server: None,
+            reconnect_after_ms: None,
+        }
+    }
+
+    /// The shutdown notice: this session is closed in `reconnect_after_ms`.
+    pub fn draining(feed: Liveness, reconnect_after_ms: u64) -> Self {
+        Self::Status {
+            feed,
+            since: None,
+            server: Some(ServerState::Draining),
+            reconnect_after_ms: Some(reconnect_after_ms),
+        }
     }
 
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -405,10 +441,7 @@ mod tests {
             serde_json::to_value(pong.clone().with_id(None)).unwrap(),
             json!({"type":"pong","id":null})
         );
-        let status = ServerMessage::Status {
-            feed: Liveness::Live,
-            since: None,
-        };
+        let status = ServerMessage::status(Liveness::Live, None);
         assert_eq!(status.clone().with_id(Some(&id)), status);
     }
 
@@ -431,21 +464,20 @@ mod tests {
                    "symbol_count":1,"heartbeat_interval_ms":5000,"idle_timeout_ms":15000,
                    "node":"edge-1"})
         );
-        let stale = ServerMessage::Status {
-            feed: Liveness::Stale,
-            since: Some(1_700_000_000_000),
-        };
+        let stale = ServerMessage::status(Liveness::Stale, Some(1_700_000_000_000));
         assert_eq!(
             serde_json::to_value(&stale).unwrap(),
             json!({"type":"status","feed":"stale","since":1_700_000_000_000u64})
         );
-        let live = ServerMessage::Status {
-            feed: Liveness::Live,
-            since: None,
-        };
+        let live = ServerMessage::status(Liveness::Live, None);
         assert_eq!(
             serde_json::to_value(&live).unwrap(),
             json!({"type":"status","feed":"live"})
+        );
+        let draining = ServerMessage::draining(Liveness::Live, 1840);
+        assert_eq!(
+            serde_json::to_value(&draining).unwrap(),
+            json!({"type":"status","feed":"live","server":"draining","reconnect_after_ms":1840})
         );
         let err = ServerMessage::Error {
             id: None,

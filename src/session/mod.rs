@@ -4,16 +4,20 @@
 //! feed on actix-http's dispatcher task, so a tick wakes one task per connection.
 //!
 //! `run` is one loop over `tokio::select!` (client frame, heartbeat deadline, stall check, feed
-//! status, shutdown) that ends with a reason; then the Close frame and one log line.
+//! status, shutdown, drain) that ends with a reason; then the Close frame and one log line.
+//! Shutdown does not close at once: the session says when it will close ([`drain`]) and
+//! closes then.
 //! [`inbound`] turns client frames into messages, [`outbound`] encodes the server's frames,
 //! [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
-//! [`heartbeat`] keeps time, [`frame_guard`] refuses oversized frames from their header;
+//! [`heartbeat`] keeps time, [`drain`] picks the close of a shutdown, [`frame_guard`] refuses
+//! oversized frames from their header;
 //! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates.
 //!
 //! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
 
 pub(crate) mod body;
 pub(crate) mod deflate;
+pub mod drain;
 pub mod extension;
 pub(crate) mod frame_guard;
 pub(crate) mod heartbeat;
@@ -25,6 +29,7 @@ pub(crate) mod subscription;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_ws::{CloseCode, CloseReason, MessageStream};
@@ -42,6 +47,7 @@ use crate::protocol::{
 };
 use crate::session::body::{Gone, Outlet};
 use crate::session::deflate::Inflater;
+use crate::session::drain::Drain;
 use crate::session::extension::Deflate;
 use crate::session::frame_guard::Marks;
 use crate::session::heartbeat::{Beat, Heartbeat, overslept, stall_tolerance};
@@ -70,6 +76,8 @@ pub struct SessionContext {
     pub node: Arc<str>,
     pub ws: Arc<WsSettings>,
     pub shutdown: CancellationToken,
+    /// When, after `shutdown`, each session closes.
+    pub drain: Drain,
     pub metrics: Arc<Metrics>,
 }
 
@@ -233,10 +241,13 @@ impl Session {
         // exact deadline.
         let stall = sleep_until(Instant::now() + slow_after / 2);
         let cancelled = shutdown.cancelled();
+        // Armed once shutdown begins: this session's moment in the drain window.
+        let drained = sleep_until(Instant::now());
+        let mut draining = false;
         // After the server itself stalled, a client is not blamed for what it could not read
         // meanwhile: its stall counts from the resume at the earliest.
         let mut forgiven = Instant::now();
-        tokio::pin!(beat, stall, cancelled);
+        tokio::pin!(beat, stall, cancelled, drained);
         loop {
             tokio::select! {
                 item = frames.recv() => {
@@ -279,7 +290,13 @@ impl Session {
                     self.room(1).await?;
                     self.send_status(now);
                 }
-                () = &mut cancelled => return Err(away()),
+                () = &mut cancelled, if !draining => {
+                    draining = true;
+                    let after = self.ctx.drain.close_after(&mut rand::rng());
+                    self.announce_drain(*status.borrow(), after)?;
+                    drained.as_mut().reset(Instant::now() + after);
+                }
+                () = &mut drained, if draining => return Err(away()),
             }
         }
     }
@@ -538,16 +555,24 @@ impl Session {
 
     fn send_status(&mut self, status: FeedStatus) {
         let message = match status {
-            FeedStatus::Live => ServerMessage::Status {
-                feed: Liveness::Live,
-                since: None,
-            },
-            FeedStatus::Stale { since } => ServerMessage::Status {
-                feed: Liveness::Stale,
-                since: Some(since),
-            },
+            FeedStatus::Live => ServerMessage::status(Liveness::Live, None),
+            FeedStatus::Stale { since } => ServerMessage::status(Liveness::Stale, Some(since)),
         };
         self.send(message);
+    }
+
+    /// Tells the client that the server is leaving and closes this session `after` from now;
+    /// a client too far behind to take the notice just gets the Close.
+    fn announce_drain(&mut self, status: FeedStatus, after: Duration) -> Result<(), End> {
+        if self.out.has_room(1).map_err(gone)? {
+            let feed = match status {
+                FeedStatus::Live => Liveness::Live,
+                FeedStatus::Stale { .. } => Liveness::Stale,
+            };
+            let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+            self.send(ServerMessage::draining(feed, after_ms));
+        }
+        Ok(())
     }
 
     fn send_subscribed(&mut self, recovered: Vec<String>) {

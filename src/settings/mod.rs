@@ -67,6 +67,11 @@ pub struct ServerSettings {
     /// The longest the server waits for open connections to finish once it stops.
     #[validate(custom(function = "positive_ms"))]
     pub shutdown_timeout_ms: Millis,
+    /// After a shutdown signal, the window over which open sessions are closed (each told
+    /// first when to reconnect), so their clients do not all reconnect elsewhere at once. 0
+    /// closes them all at once.
+    #[validate(custom(function = "drain_window"))]
+    pub drain_ms: Millis,
     /// This node's name in `welcome`; absent means the host name and port (see `node`).
     #[validate(custom(function = "not_blank"))]
     pub node_id: Option<String>,
@@ -74,9 +79,10 @@ pub struct ServerSettings {
     /// autotuning, which may grow to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection.
     #[validate(custom(function = "send_buffer"))]
     pub send_buffer_bytes: u32,
-    /// Open WebSocket sessions at most; past it upgrades get 503. 0 = no limit. Lowered at
-    /// start to fit the open-file limit (see `access::capacity`).
-    pub max_connections: usize,
+    /// Open WebSocket sessions at most; past it upgrades get 503. Unset (or 0): as many as
+    /// the open-file limit leaves. A value set is lowered at start, with a warning, when it
+    /// does not fit the open-file limit (see `access::capacity`).
+    pub max_connections: Option<usize>,
     /// Open connections per client address (IPv6: per /64), sessions and plain HTTP; past it
     /// 429. 0 = no limit.
     pub max_connections_per_ip: u32,
@@ -107,8 +113,9 @@ pub struct ServerSettings {
     /// 0 = no limit.
     pub max_requests_per_connection: u32,
     /// Connections kept for plain HTTP (health checks, scrapes, polls, upgrade requests) on top
-    /// of the `max_connections` sessions; every connection counts against the sum.
-    pub http_headroom: usize,
+    /// of the `max_connections` sessions; every connection counts against the sum. Unset: 1000,
+    /// or half of what the open-file limit leaves if that is less.
+    pub http_headroom: Option<usize>,
     /// Longest request target (path and query) in bytes; longer ones get 414. 0 = no limit.
     pub max_uri_bytes: usize,
 }
@@ -447,6 +454,16 @@ fn rule(ok: bool, reason: &'static str) -> Result<(), ValidationError> {
 
 fn positive_ms(ms: &Millis) -> Result<(), ValidationError> {
     rule(ms.ms() > 0, "must be positive")
+}
+
+/// The longest `server.drain_ms`: a rolling deploy waits this long per node.
+pub const MAX_DRAIN_MS: u64 = 300_000;
+
+fn drain_window(ms: &Millis) -> Result<(), ValidationError> {
+    rule(
+        ms.ms() <= MAX_DRAIN_MS,
+        "must be at most 300000 (5 minutes)",
+    )
 }
 
 fn handshake_timeout(ms: &Millis) -> Result<(), ValidationError> {

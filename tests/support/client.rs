@@ -29,6 +29,30 @@ pub async fn connect_ws(addr: SocketAddr, path: &str) -> (Client, ServerMessage)
     (client, welcome)
 }
 
+/// Connects like a client with a list of servers: tries `endpoints` in order and keeps the
+/// first that takes the session; returns it, its `welcome`, and why each earlier one failed.
+pub async fn connect_first(
+    endpoints: &[SocketAddr],
+    path: &str,
+) -> (Client, ServerMessage, Vec<String>) {
+    let mut refused = Vec::new();
+    for addr in endpoints {
+        match tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await {
+            Ok((ws, _)) => {
+                let mut client = Client::new(ws);
+                let welcome = client.recv().await;
+                assert!(
+                    matches!(welcome, ServerMessage::Welcome { .. }),
+                    "expected welcome first, got {welcome:?}"
+                );
+                return (client, welcome, refused);
+            }
+            Err(e) => refused.push(format!("{addr}: {e}")),
+        }
+    }
+    panic!("no endpoint takes a session: {refused:?}");
+}
+
 /// A well-behaved client: it answers pings (tungstenite does, while reading) and speaks JSON.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

@@ -30,7 +30,9 @@ use std::time::Duration;
 #[allow(unused_imports)]
 pub use app::{Refused, TestApp};
 #[allow(unused_imports)]
-pub use client::{Client, Event, SeqTracker, connect_ws, connect_ws_from, watch_gapless};
+pub use client::{
+    Client, Event, SeqTracker, connect_first, connect_ws, connect_ws_from, watch_gapless,
+};
 #[allow(unused_imports)]
 pub use http::{symbol_count, symbols, wait_healthy, wait_ready, wait_unready};
 #[allow(unused_imports)]

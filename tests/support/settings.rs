@@ -12,11 +12,13 @@ pub const CLIENT_LIMITS_OFF: &[(&str, &str)] = &[
     ("TICKER__WS__MAX_CLIENT_MESSAGES_PER_SEC", "0"),
 ];
 
-/// The in-process server: any free port, two workers, a short grace, a fast seeded feed.
+/// The in-process server: any free port, two workers, a short grace and no drain window, a fast
+/// seeded feed.
 pub const IN_PROCESS: &[(&str, &str)] = &[
     ("TICKER__SERVER__PORT", "0"),
     ("TICKER__SERVER__WORKERS", "2"),
     ("TICKER__SERVER__SHUTDOWN_GRACE_MS", "300"),
+    ("TICKER__SERVER__DRAIN_MS", "0"),
     ("TICKER__FEED__TICK_INTERVAL_MS", "20"),
     ("TICKER__FEED__SEED", "7"),
 ];
@@ -26,6 +28,8 @@ pub const IN_PROCESS: &[(&str, &str)] = &[
 pub const BINARY: &[(&str, &str)] = &[
     ("TICKER__LOG__FORMAT", "json"),
     ("TICKER__LOG__LEVEL", "info"),
+    // Sessions close at once on SIGTERM; `tests/drain.rs` tests the drain window.
+    ("TICKER__SERVER__DRAIN_MS", "0"),
 ];
 
 /// Settings for in-process tests: the defaults with `IN_PROCESS` and `CLIENT_LIMITS_OFF`.

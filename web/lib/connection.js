@@ -1,6 +1,10 @@
 // One live WebSocket to the ticker server, kept alive across failures: reconnects with
 // exponential backoff and full jitter, detects a silent connection with application pings,
-// and waits for the browser to come back online. There is never more than one socket.
+// and waits for the browser to come back online. There is never more than one socket. A server
+// that shuts down says when it will close the session (`draining`); the reconnect then waits for
+// that moment plus jitter instead of the backoff.
+
+import { withToken } from "./token.js";
 
 const PROTOCOL = "ticker.v1";
 const BACKOFF = { baseMs: 500, factor: 2, capMs: 5000 };
@@ -8,12 +12,15 @@ const BACKOFF = { baseMs: 500, factor: 2, capMs: 5000 };
 const DEFAULT_HEARTBEAT_MS = 5000;
 // No message of any kind for this many heartbeat intervals means the connection is dead.
 const SILENCE_LIMIT = 3;
+/** The most random delay added to a draining server's `reconnect_after_ms`. */
+const DRAIN_JITTER_MS = 1000;
 
-/** The server's WebSocket URL; the page names the path in `<meta name="ticker-socket">`. */
+/** The server's WebSocket URL, with the access token if there is one (`token.js`); the page
+ * names the path in `<meta name="ticker-socket">`. */
 export function socketUrl() {
   const path = document.querySelector('meta[name="ticker-socket"]').content;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${path}`;
+  return withToken(`${scheme}//${location.host}${path}`);
 }
 
 /** Full jitter: a random wait below the capped exponential delay of `attempt` (from 1). */
@@ -39,6 +46,8 @@ export class Connection {
   #reconnectTimer = 0;
   #pingTimer = 0;
   #watchdogTimer = 0;
+  /** Date.now() after which a draining server advised reconnecting; 0 without such advice. */
+  #reconnectAt = 0;
 
   /**
    * @param {object} options
@@ -101,6 +110,9 @@ export class Connection {
     this.#onFrame("in", text);
     const message = JSON.parse(text);
     if (message.type === "welcome") this.#welcomed(message);
+    if (message.type === "status" && message.server === "draining") {
+      this.#reconnectAt = Date.now() + message.reconnect_after_ms;
+    }
     this.#onMessage(message);
   }
 
@@ -137,7 +149,13 @@ export class Connection {
     }
     this.attempt += 1;
     this.#setState("reconnecting");
-    this.#reconnectTimer = setTimeout(() => this.#open(), backoffDelay(this.attempt));
+    // The server said when it would close this session: reconnect then, spread by jitter, and
+    // reach another node (the draining one refuses new sessions).
+    const delay = this.#reconnectAt
+      ? Math.max(0, this.#reconnectAt - Date.now()) + Math.random() * DRAIN_JITTER_MS
+      : backoffDelay(this.attempt);
+    this.#reconnectAt = 0;
+    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
   }
 
   #goOffline() {

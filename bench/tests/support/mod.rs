@@ -12,13 +12,14 @@ use tokio_util::sync::CancellationToken;
 /// Long enough for anything that should happen to happen; only failing tests wait this long.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Settings for tests: any free port, a fast seeded feed and no per-client limits
+/// Settings for tests: any free port, no drain window, a fast seeded feed and no per-client limits
 /// (the bench opens many connections and polls hard from one address).
 pub fn test_settings() -> Settings {
     let mut s = Settings::defaults().expect("the default settings are valid");
     s.server.port = 0;
     s.server.workers = 2;
     s.server.shutdown_grace_ms = ticker::settings::Millis::new(300);
+    s.server.drain_ms = ticker::settings::Millis::new(0);
     s.feed.tick_interval_ms = ticker::settings::Millis::new(20);
     s.feed.seed = Some(7);
     s.server.max_connections_per_ip = 0;
