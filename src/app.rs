@@ -66,7 +66,8 @@ impl Application {
         let metrics = Metrics::new(feed.clone());
         let proxies = TrustedProxies::new(&settings.server.trusted_proxies);
         let origins = OriginPolicy::new(&settings.server);
-        let auth = Auth::new(&settings.auth);
+        let auth = Auth::new(&settings.auth).map_err(io::Error::other)?;
+        auth.reload_on_sighup(shutdown.clone());
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -108,12 +109,12 @@ impl Application {
                 ws: Arc::new(settings.ws.clone()),
                 shutdown: shutdown.clone(),
                 metrics,
+                auth,
             },
             sessions: sessions.clone(),
             admission: Admission::new(&settings.server, capacity),
             proxies,
             origins,
-            auth,
         });
         let (server, addrs) = http::server::serve(&settings.server, workers, state)?;
         let addr = *addrs

@@ -54,7 +54,9 @@ async fn welcome_describes_session() {
             heartbeat_interval_ms,
             idle_timeout_ms,
             node,
+            expires_at,
         } => {
+            assert_eq!(expires_at, None, "without auth nothing expires");
             assert_eq!(symbol_count, app.symbol_count().await);
             assert_eq!(version, 1);
             assert!(!node.is_empty(), "welcome names the node");

@@ -5,6 +5,7 @@
 //!
 //! Imports no other area: `feed`, `session`, `http` and `cluster` all speak it.
 
+pub mod close;
 pub mod quote;
 
 use bytestring::ByteString;
@@ -33,6 +34,10 @@ pub enum ClientMessage {
         #[serde(default)]
         id: Value,
     },
+    /// A fresh token for this session, before the current one expires.
+    Auth {
+        token: String,
+    },
 }
 
 /// A message from the server. `Snapshot` and `Quotes` are built by [`quotes_frame`] on the hot
@@ -54,6 +59,14 @@ pub enum ServerMessage {
         idle_timeout_ms: u64,
         /// Which server node this connection is on (`server.node_id`).
         node: String,
+        /// Unix epoch milliseconds when the session's token expires; absent when it does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
+    },
+    /// A token sent with `auth` was accepted: its entitlements apply from now on.
+    Authenticated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
     },
     Subscribed {
         symbols: Vec<String>,
@@ -78,7 +91,7 @@ pub enum ServerMessage {
     Error {
         code: ErrorCode,
         message: String,
-        /// The symbols the error is about, for `unknown_symbol`.
+        /// The symbols the error is about, for `unknown_symbol` and `forbidden_symbol`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         symbols: Vec<String>,
     },
@@ -103,6 +116,12 @@ pub enum ErrorCode {
     TooManySymbols,
     /// The message came faster than `ws.max_client_messages_per_sec` and was dropped.
     RateLimited,
+    /// The session's token does not open these symbols; the others in the request applied.
+    ForbiddenSymbol,
+    /// The token sent with `auth` is not good; the session keeps its current one.
+    Unauthorized,
+    /// The token sent with `auth` is good but does not grant this session's tier.
+    Forbidden,
 }
 
 impl ServerMessage {
@@ -265,6 +284,7 @@ mod tests {
             heartbeat_interval_ms: 5000,
             idle_timeout_ms: 15000,
             node: "edge-1".into(),
+            expires_at: None,
         };
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),

@@ -8,9 +8,11 @@
 //! [`inbound`] turns client frames into messages, [`outbound`] encodes the server's frames,
 //! [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
 //! [`heartbeat`] keeps time, [`frame_guard`] refuses oversized frames from their header;
-//! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates.
+//! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates;
+//! [`tokens`] closes the session when its token expires and takes fresh ones.
 //!
-//! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
+//! Imports `feed`, `access` (token buckets, tokens, entitlements), `metrics`, `protocol` and
+//! `settings`.
 
 pub(crate) mod body;
 pub(crate) mod deflate;
@@ -20,6 +22,7 @@ pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
 pub(crate) mod subscription;
+mod tokens;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,11 +34,13 @@ use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::auth::Auth;
+use crate::access::entitlements::Entitlements;
 use crate::access::rate::{Decision, MessageRate, Rate};
 use crate::feed::{FeedHandle, FeedStatus, Snapshot, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::{
-    ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage, WELCOME_SYMBOLS_MAX,
+    ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, ServerMessage, WELCOME_SYMBOLS_MAX, close,
 };
 use crate::session::body::{Gone, Outlet};
 use crate::session::deflate::Inflater;
@@ -48,15 +53,16 @@ use crate::session::subscription::Subscription;
 use crate::settings::WsSettings;
 
 /// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
-pub const CLOSE_IDLE: u16 = 4408;
+pub const CLOSE_IDLE: u16 = crate::protocol::close::IDLE;
 /// With the `fault-injection` feature (tests only), this request makes its session panic.
 #[cfg(feature = "fault-injection")]
 pub const FAULT_PANIC: &str = "fault-injection: panic";
 /// The Close reason for a client that keeps sending past its message rate (1008).
 const RATE_LIMIT_REASON: &str = "rate limit";
-/// The most frames one client request is answered with (`error`, `subscribed`, `snapshot`):
-/// room for them is made before the request is processed.
-const FRAMES_PER_REQUEST: usize = 3;
+/// The most frames one client request is answered with (`error` for unknown symbols, `error`
+/// for forbidden ones, `subscribed`, `snapshot`; or for `auth`: `error`, `subscribed`,
+/// `authenticated`): room for them is made before the request is processed.
+const FRAMES_PER_REQUEST: usize = 4;
 
 /// What every session shares.
 #[derive(Clone)]
@@ -67,6 +73,8 @@ pub struct SessionContext {
     pub ws: Arc<WsSettings>,
     pub shutdown: CancellationToken,
     pub metrics: Arc<Metrics>,
+    /// Checks the tokens sessions are opened with and those they send with `auth`.
+    pub auth: Auth,
 }
 
 /// Who this session is talking to and what it asked for when it connected.
@@ -77,6 +85,8 @@ pub struct SessionParams {
     pub initial_symbols: Vec<String>,
     /// permessage-deflate, if agreed, and the frame guard's marks of compressed messages.
     pub deflate: Option<(Deflate, Marks)>,
+    /// What the upgrade's token grants.
+    pub entitlements: Entitlements,
 }
 
 /// How the loop ended, and so what the close handshake looks like.
@@ -102,6 +112,8 @@ struct Session {
     reported: SessionCounts,
     /// `ws.max_client_messages_per_sec` for this client.
     message_rate: MessageRate,
+    /// What the session's token grants; replaced by a fresh token (`tokens`).
+    entitlements: Entitlements,
 }
 
 /// Puts the session behind `response` (actix-ws's 101): the response's body becomes the
@@ -140,9 +152,10 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
         out,
         reported: SessionCounts::default(),
         message_rate,
+        entitlements: params.entitlements,
     };
     let metrics = Arc::clone(&session.ctx.metrics);
-    let open = metrics.session_opened();
+    let open = metrics.session_opened(session.entitlements.tier().label());
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
     let end = match session
         .serve(frames, params.initial_symbols, params.deflate)
@@ -164,6 +177,9 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
         End::Slow => metrics.slow_client_closes.inc(),
         End::Close(ref r) if r.code == CloseCode::Other(CLOSE_IDLE) => metrics.idle_closes.inc(),
         End::RateLimited => metrics.rate_limit_closes.inc(),
+        End::Close(ref r) if r.code == CloseCode::Other(close::TOKEN_EXPIRED) => {
+            metrics.token_expiry_closes.inc()
+        }
         _ => 0,
     };
     metrics.record(&state.counts, &mut session.reported);
@@ -226,10 +242,11 @@ impl Session {
         // exact deadline.
         let stall = sleep_until(Instant::now() + slow_after / 2);
         let cancelled = shutdown.cancelled();
+        let expiry = sleep_until(self.token_deadline());
         // After the server itself stalled, a client is not blamed for what it could not read
         // meanwhile: its stall counts from the resume at the earliest.
         let mut forgiven = Instant::now();
-        tokio::pin!(beat, stall, cancelled);
+        tokio::pin!(beat, stall, cancelled, expiry);
         loop {
             tokio::select! {
                 item = frames.recv() => {
@@ -237,6 +254,10 @@ impl Session {
                     heartbeat.seen(Instant::now());
                     if let Some(inbound) = reassembly.accept(item) {
                         self.on_inbound(inbound).await?;
+                        // An `auth` may have moved it.
+                        if expiry.deadline() != self.token_deadline() {
+                            expiry.as_mut().reset(self.token_deadline());
+                        }
                     }
                 }
                 () = &mut beat => {
@@ -272,6 +293,7 @@ impl Session {
                     self.room(1).await?;
                     self.send_status(now);
                 }
+                () = &mut expiry => return Err(self.on_token_expired()),
                 () = &mut cancelled => return Err(away()),
             }
         }
@@ -322,6 +344,7 @@ impl Session {
             }
             Ok(ClientMessage::Unsubscribe { symbols }) => self.unsubscribe(&symbols),
             Ok(ClientMessage::Ping { id }) => self.send(&ServerMessage::Pong { id }),
+            Ok(ClientMessage::Auth { token }) => self.on_auth(&token),
         }
     }
 
@@ -354,8 +377,12 @@ impl Session {
         if self.too_many_symbols(names) {
             return;
         }
-        let resolved = self.ctx.feed.universe().resolve(names);
+        let resolved = self
+            .entitlements
+            .symbols
+            .resolve(self.ctx.feed.universe(), names);
         self.report_unknown(resolved.unknown);
+        self.report_forbidden(resolved.forbidden);
         let mut state = self.out.state();
         let new = resolved
             .ids
@@ -429,6 +456,7 @@ impl Session {
             heartbeat_interval_ms: self.ctx.ws.heartbeat_interval_ms.ms(),
             idle_timeout_ms: self.ctx.ws.idle_timeout_ms.ms(),
             node: self.ctx.node.to_string(),
+            expires_at: self.entitlements.expires_at_ms(),
         };
         self.send(&welcome);
     }

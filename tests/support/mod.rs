@@ -7,6 +7,7 @@
 //! - `client.rs`: a well-behaved WebSocket client (tokio-tungstenite) and seq checks;
 //! - `raw.rs`: a raw-frame client for what a library will not do (stay silent, bad frames);
 //! - `metrics.rs`: reading the Prometheus exposition;
+//! - `jwt.rs`: key pairs (made by `openssl`), JWKS files and tokens, good and bad;
 //! - `cluster.rs`: `nats-server`, a publisher and edges, as `docker-compose.yml` runs them.
 //! - `prereq.rs`: tests that need a browser or a broker: ignored with the reason when it is
 //!   missing, failed under CI.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod jwt;
 pub mod metrics;
 pub mod prereq;
 pub mod process;
