@@ -1,6 +1,8 @@
 // One live WebSocket to the ticker server, kept alive across failures: reconnects with
 // exponential backoff and full jitter, detects a silent connection with application pings,
-// and waits for the browser to come back online. There is never more than one socket.
+// and waits for the browser to come back online. There is never more than one socket. A close
+// code that says "do not retry" (a token problem, a protocol error) stops it instead: state
+// "signed-out" or "stopped", with the server's reason in `stopped`.
 
 const PROTOCOL = "ticker.v1";
 const BACKOFF = { baseMs: 500, factor: 2, capMs: 5000 };
@@ -16,6 +18,20 @@ export function socketUrl() {
   return `${scheme}//${location.host}${path}`;
 }
 
+/** Close codes of token problems (docs/protocol.md): the page must sign in again. */
+const SIGN_IN_CODES = new Set([4001, 4002, 4003, 4004]);
+
+/**
+ * What the server's close `code` tells a client to do (docs/protocol.md, Close codes):
+ * "no" (do not retry), "now" (reconnect at once) or "backoff".
+ */
+export function reconnectAdvice(code) {
+  if (code === 1000 || [1002, 1003, 1007, 1009].includes(code)) return "no";
+  if (code >= 4000 && code <= 4099) return "no";
+  if (code >= 4100 && code <= 4199) return "now";
+  return "backoff";
+}
+
 /** Full jitter: a random wait below the capped exponential delay of `attempt` (from 1). */
 export function backoffDelay(attempt) {
   const ceiling = Math.min(BACKOFF.capMs, BACKOFF.baseMs * BACKOFF.factor ** (attempt - 1));
@@ -27,6 +43,8 @@ export class Connection {
   lastMessageAt = 0;
   state = "connecting";
   attempt = 0;
+  /** Why the server closed for good: `{ code, reason }`, while the state is signed-out or stopped. */
+  stopped = null;
 
   #url;
   #onMessage;
@@ -81,11 +99,12 @@ export class Connection {
 
   #open() {
     this.#discardSocket();
+    this.stopped = null;
     this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.#url, PROTOCOL);
     // `error` is always followed by `close`, so `close` alone drives reconnection.
     ws.onmessage = (event) => this.#receive(event.data);
-    ws.onclose = () => this.#reconnect();
+    ws.onclose = (event) => this.#closed(event);
     this.#ws = ws;
     this.#openedAt = Date.now();
     this.#armWatchdog();
@@ -129,7 +148,20 @@ export class Connection {
     this.#watchdogTimer = setTimeout(() => this.#armWatchdog(), left);
   }
 
-  #reconnect() {
+  /** The server closed (or the connection broke): reconnect as the close code says. */
+  #closed(event) {
+    const advice = reconnectAdvice(event.code);
+    if (advice === "no") {
+      this.#discardSocket();
+      this.stopped = { code: event.code, reason: event.reason };
+      this.#setState(SIGN_IN_CODES.has(event.code) ? "signed-out" : "stopped");
+      return;
+    }
+    if (advice === "now") this.attempt = 0;
+    this.#reconnect(advice === "now" ? 0 : undefined);
+  }
+
+  #reconnect(delayMs) {
     this.#discardSocket();
     if (!navigator.onLine) {
       this.#goOffline();
@@ -137,7 +169,7 @@ export class Connection {
     }
     this.attempt += 1;
     this.#setState("reconnecting");
-    this.#reconnectTimer = setTimeout(() => this.#open(), backoffDelay(this.attempt));
+    this.#reconnectTimer = setTimeout(() => this.#open(), delayMs ?? backoffDelay(this.attempt));
   }
 
   #goOffline() {
@@ -160,6 +192,6 @@ export class Connection {
 
   #setState(state) {
     this.state = state;
-    this.#onState(state, this.attempt);
+    this.#onState(state, this.attempt, this.stopped);
   }
 }

@@ -5,12 +5,12 @@ import { percentile } from "./stats.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-let connection = { state: "connecting", attempt: 0 };
+let connection = { state: "connecting", attempt: 0, stopped: null };
 /** Unix ms since which the server's feed is stale (a cluster edge lost its broker), 0 if live. */
 let staleSince = 0;
 
-export function showConnectionState(state, attempt) {
-  connection = { state, attempt };
+export function showConnectionState(state, attempt, stopped = null) {
+  connection = { state, attempt, stopped };
   // A new session tells us again, right after its welcome, if its feed is stale.
   if (state !== "live") staleSince = 0;
   render();
@@ -29,7 +29,7 @@ function render() {
   status.dataset.state = state;
   status.textContent = stale
     ? `feed stale since ${clockTime(staleSince)}`
-    : connectionLabel(connection.state, connection.attempt);
+    : connectionLabel(connection.state, connection.attempt, connection.stopped);
   // Lets the stylesheet dim prices that are no longer live.
   document.body.dataset.connection = state;
 }
