@@ -328,3 +328,21 @@ fn jsonwebtoken_header(token: &str) -> serde_json::Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// SIGHUP never ends the process, with or without key files: a `systemctl reload` is safe.
+#[tokio::test]
+async fn sighup_without_keys_keeps_serving() {
+    let (mut server, addr) = start_server(&[]).await;
+    support::signal(server.id(), "HUP");
+    let started = Instant::now();
+    while !server
+        .logs()
+        .iter()
+        .any(|line| line.contains("no JWT keys to reload"))
+    {
+        assert!(started.elapsed() < PATIENCE, "SIGHUP was not handled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    support::wait_healthy(addr).await;
+    assert_eq!(terminate(&mut server).await, Some(0));
+}

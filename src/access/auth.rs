@@ -127,6 +127,7 @@ impl Auth {
     /// Reads the key files again; on failure the keys in force stay and the error is returned.
     pub fn reload(&self) -> Result<(), KeyError> {
         let Some(jwt) = &self.inner.jwt else {
+            tracing::info!("SIGHUP: no JWT keys to reload");
             return Ok(());
         };
         let keys = JwtKeys::load(&jwt.settings)?.expect("JWT keys were configured at start");
@@ -134,16 +135,10 @@ impl Auth {
         Ok(())
     }
 
-    /// Reloads the key files on every SIGHUP until `shutdown`; only when there are key files.
+    /// Reloads the key files on every SIGHUP until `shutdown`. Installed whether or not there
+    /// are key files, so a `systemctl reload` never ends the process (SIGHUP's default).
     #[cfg(unix)]
     pub fn reload_on_sighup(&self, shutdown: CancellationToken) {
-        let Some(jwt) = &self.inner.jwt else {
-            return;
-        };
-        let s = &jwt.settings;
-        if s.hmac_secret_file.is_none() && s.public_key_file.is_none() && s.jwks_file.is_none() {
-            return;
-        }
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangups = match signal(SignalKind::hangup()) {
             Ok(hangups) => hangups,
