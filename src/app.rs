@@ -19,7 +19,7 @@ use crate::access::capacity::Capacity;
 use crate::access::client_ip::TrustedProxies;
 use crate::access::origin::OriginPolicy;
 use crate::cluster::edge;
-use crate::feed::simulated;
+use crate::feed::{delayed, simulated};
 use crate::http;
 use crate::http::state::AppState;
 use crate::metrics::Metrics;
@@ -68,13 +68,20 @@ impl Application {
                 edge::spawn(&settings, feed_stop.clone()).map_err(io::Error::other)?
             }
         };
+        let delayed: Arc<[_]> = settings
+            .auth
+            .delayed_tiers_ms
+            .iter()
+            .map(|delay| delayed::spawn(&feed, delay.get(), feed_stop.clone()))
+            .collect();
         let node: Arc<str> = settings.server.node().into();
         tracing::info!(node = %node, source = ?settings.feed.source, "feed started");
         let sessions = TaskTracker::new();
         let metrics = Metrics::new(feed.clone());
         let proxies = TrustedProxies::new(&settings.server.trusted_proxies);
         let origins = OriginPolicy::new(&settings.server);
-        let auth = Auth::new(&settings.auth);
+        let auth = Auth::new(&settings.auth).map_err(io::Error::other)?;
+        auth.reload_on_sighup(shutdown.clone());
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -117,12 +124,13 @@ impl Application {
                 shutdown: shutdown.clone(),
                 drain: Drain::new(settings.server.drain_ms.get()),
                 metrics,
+                auth,
+                delayed,
             },
             sessions: sessions.clone(),
             admission: Admission::new(&settings.server, capacity),
             proxies,
             origins,
-            auth,
         });
         let (server, addrs) = http::server::serve(&settings.server, workers, state)?;
         let addr = *addrs

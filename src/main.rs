@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ticker::access::auth::SignedTokens;
+use ticker::access::auth::Auth;
+use ticker::access::jwt::{Claims, OneOrMany, SigningKey};
+use ticker::access::symbol_rights::SymbolRights;
 use ticker::app::Application;
 use ticker::cluster::publisher::Publisher;
 use ticker::settings::{Settings, Sources};
@@ -53,13 +55,32 @@ enum Command {
     Publish,
     /// Validate the settings and print the effective values.
     CheckConfig,
-    /// Print a signed token for `/ws` and `/api/*` that expires after `--ttl-secs`
-    /// (needs auth.hmac_secret).
-    Token {
-        /// Seconds the token stays valid.
-        #[arg(long, default_value_t = 3600)]
-        ttl_secs: u64,
-    },
+    /// Print a JWT for `/ws` and `/api/*` that expires after `--ttl-secs`: HS256 under
+    /// auth.hmac_secret (or auth.hmac_secret_file), or signed with `--private-key`. Its `aud`
+    /// and `iss` are the first of auth.audience and auth.issuer, if set.
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Seconds the token stays valid (`exp`).
+    #[arg(long, default_value_t = 3600)]
+    ttl_secs: u64,
+    /// Who the token is for (`sub`).
+    #[arg(long)]
+    sub: Option<String>,
+    /// The symbols it opens, comma-separated: names, prefixes such as `A*`, or `*` for all.
+    #[arg(long, default_value = "*")]
+    symbols: String,
+    /// The delayed tier's delay in milliseconds; 0 is the live tier.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// An RSA, EC P-256 or Ed25519 private key in PEM (PKCS#8): signs with RS256, ES256 or EdDSA.
+    #[arg(long, value_name = "PATH")]
+    private_key: Option<PathBuf>,
+    /// The key id (`kid`) in the token's header, naming its key in a JWKS.
+    #[arg(long)]
+    kid: Option<String>,
 }
 
 /// Exit code for settings that cannot be loaded or are invalid.
@@ -94,28 +115,71 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Key files are settings too: one that does not load is refused like a bad value.
+    if matches!(command, Command::Serve | Command::CheckConfig)
+        && let Err(e) = Auth::new(&settings.auth)
+    {
+        report(format_args!("auth: {e}"));
+        return ExitCode::from(EXIT_BAD_SETTINGS);
+    }
+    match command {
         // The last line is a TOML comment, so the output stays valid TOML.
         Command::CheckConfig => print_out(&format!(
             "{}\n# ok: the settings are valid\n",
             settings.to_toml()
         )),
         Command::Serve => serve(settings),
-        Command::Token { ttl_secs } => token(&settings, ttl_secs),
+        Command::Token(args) => token(&settings, &args),
         Command::Publish => publish(settings),
     }
 }
 
-fn token(settings: &Settings, ttl_secs: u64) -> ExitCode {
-    let Some(secret) = &settings.auth.hmac_secret else {
-        report("`ticker token` needs auth.hmac_secret (e.g. TICKER__AUTH__HMAC_SECRET)");
-        return ExitCode::from(EXIT_BAD_SETTINGS);
+fn token(settings: &Settings, args: &TokenArgs) -> ExitCode {
+    let symbols: Vec<String> = args
+        .symbols
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Err(e) = SymbolRights::parse(&symbols) {
+        report(format_args!("--symbols: {e}"));
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let key = match &args.private_key {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|pem| SigningKey::from_pem(&pem).map_err(|e| e.to_string())),
+        None => SigningKey::from_settings(&settings.auth).map_err(|e| e.to_string()),
     };
-    let expires = ticker::clock::now_secs().saturating_add(ttl_secs);
-    print_out(&format!(
-        "{}\n",
-        SignedTokens::new(secret.expose()).sign(expires)
-    ))
+    let key = match key {
+        Ok(key) => match &args.kid {
+            Some(kid) => key.with_kid(kid),
+            None => key,
+        },
+        Err(e) => {
+            report(e);
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    let now = ticker::clock::now_secs();
+    let claims = Claims {
+        sub: args.sub.clone(),
+        exp: now.saturating_add(args.ttl_secs),
+        iat: Some(now),
+        aud: settings.auth.audience.first().cloned().map(OneOrMany::One),
+        iss: settings.auth.issuer.first().cloned(),
+        symbols: (symbols != ["*"]).then_some(symbols),
+        delay_ms: args.delay_ms,
+        ..Claims::default()
+    };
+    match key.mint(&claims) {
+        Ok(token) => print_out(&format!("{token}\n")),
+        Err(e) => {
+            report(e);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// An error for the person at the terminal, before logging exists; lost if stderr is broken.

@@ -45,6 +45,16 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    pub tier: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: u16,
 }
@@ -140,6 +150,10 @@ pub struct Metrics {
     http_closes: Family<ReasonLabels, Counter>,
     pub uri_too_long: Counter,
     pub session_stalls: Counter,
+    auth_refusals: Family<ReasonLabels, Counter>,
+    sessions_by_tier: Family<TierLabels, Gauge>,
+    pub token_expiry_closes: Counter,
+    token_refreshes: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
@@ -177,6 +191,10 @@ impl Metrics {
             http_closes: Family::default(),
             uri_too_long: Counter::default(),
             session_stalls: Counter::default(),
+            auth_refusals: Family::default(),
+            sessions_by_tier: Family::default(),
+            token_expiry_closes: Counter::default(),
+            token_refreshes: Family::default(),
         }
     }
 
@@ -302,6 +320,26 @@ impl Metrics {
             "Session timers (heartbeat, slow client) that fired too late to judge the client: the server itself stalled, and the client's clock was restarted instead",
             m.session_stalls.clone(),
         );
+        r.register(
+            "auth_refusals",
+            "Requests refused for their token, on /ws, /api/* and the auth op, by reason: missing, invalid, expired, forbidden (a tier the token does not grant), forbidden_symbol (symbols it does not open)",
+            m.auth_refusals.clone(),
+        );
+        r.register(
+            "sessions_open_by_tier",
+            "WebSocket sessions open now, by service tier (live, delayed)",
+            m.sessions_by_tier.clone(),
+        );
+        r.register(
+            "token_expiry_closes",
+            "Sessions closed with 4004 because their token expired before a fresh one came with auth",
+            m.token_expiry_closes.clone(),
+        );
+        r.register(
+            "token_refreshes",
+            "Tokens sent on open sessions with the auth op, by result: accepted, refused",
+            m.token_refreshes.clone(),
+        );
         r.register_collector(Box::new(FeedCollector(feed)));
         r.register_collector(Box::new(LogCollector));
         r.register_collector(Box::new(ProcessCollector));
@@ -322,12 +360,14 @@ impl Metrics {
         self.tick_to_send.add(&d.tick_to_send);
     }
 
-    /// Counts a session in; the guard counts it out however it ends, a panic included.
-    pub fn session_opened(self: &Arc<Self>) -> OpenSession {
+    /// Counts a session on `tier` in; the guard counts it out however it ends, a panic included.
+    pub fn session_opened(self: &Arc<Self>, tier: &'static str) -> OpenSession {
         self.connections_opened.inc();
         self.connections_open.inc();
+        self.tier_sessions(tier, 1);
         OpenSession {
             metrics: Arc::clone(self),
+            tier,
             end: None,
         }
     }
@@ -335,6 +375,28 @@ impl Metrics {
     pub fn rejected(&self, reason: &'static str) {
         self.upgrades_rejected
             .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// A request refused for its token; `reason` is `TokenProblem::label` or `forbidden_symbol`.
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refusals
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// A session on `tier` opened (`+1`) or closed (`-1`).
+    pub fn tier_sessions(&self, tier: &'static str, delta: i64) {
+        self.sessions_by_tier
+            .get_or_create(&TierLabels { tier })
+            .inc_by(delta);
+    }
+
+    /// A token sent with the auth op was `accepted` or `refused`.
+    pub fn token_refreshed(&self, accepted: bool) {
+        let result = if accepted { "accepted" } else { "refused" };
+        self.token_refreshes
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 
@@ -370,6 +432,7 @@ impl Metrics {
 /// `code="dropped"`.
 pub struct OpenSession {
     metrics: Arc<Metrics>,
+    tier: &'static str,
     end: Option<&'static str>,
 }
 
@@ -387,14 +450,16 @@ const STANDARD_CLOSE_CODES: [&str; 16] = [
 ];
 
 /// The `code` label for a session that ended with `code` (`None`: the connection was lost). The
-/// set is fixed: the standard codes, the server's own private code 4408 (idle), and the private
+/// set is fixed: the standard codes, the server's own private codes 4004 (token expired) and
+/// 4408 (idle), and the private
 /// codes a client may echo, by range only (`3xxx`, `4xxx`), so 2,000 clients closing with 2,000
 /// different codes add two series, not 2,000.
 pub fn close_label(code: Option<u16>) -> &'static str {
     match code {
         None => "none",
         Some(code @ 1000..=1015) => STANDARD_CLOSE_CODES[usize::from(code - 1000)],
-        // `session::CLOSE_IDLE`; a test there checks they agree.
+        // `protocol::close::TOKEN_EXPIRED` and `IDLE`; a test there checks they agree.
+        Some(4004) => "4004",
         Some(4408) => "4408",
         Some(3000..=3999) => "3xxx",
         Some(4000..=4999) => "4xxx",
@@ -412,6 +477,7 @@ impl Drop for OpenSession {
             }
         });
         self.metrics.connections_open.dec();
+        self.metrics.tier_sessions(self.tier, -1);
         self.metrics
             .connections_closed
             .get_or_create(&CloseLabels { code })
@@ -614,7 +680,8 @@ mod tests {
         assert_eq!(close_label(Some(4408)), "4408");
         let labels: std::collections::HashSet<_> =
             (0..=u16::MAX).map(|c| close_label(Some(c))).collect();
-        assert_eq!(labels.len(), 16 + 4, "{labels:?}");
+        assert_eq!(close_label(Some(4004)), "4004");
+        assert_eq!(labels.len(), 16 + 5, "{labels:?}");
         assert!(labels.contains("3xxx") && labels.contains("4xxx") && labels.contains("other"));
     }
 }

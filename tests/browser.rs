@@ -1,10 +1,11 @@
 //! The dashboard and the push-versus-polling demo in real headless Chromium, driven over
 //! WebDriver (chromedriver) against the real server: rendering, live updates, adding and
 //! removing symbols, reconnecting across a server restart without a duplicate connection, the
-//! demo's figures, phone width, a clean console, the dashboard with auth on, and the chart: full
-//! on load from the server's history, without a hole after an outage. Screenshots go to a
-//! folder it prints; `TICKER_DOC_IMAGES=1 cargo test --test browser` also refreshes the README's
-//! in `docs/images`.
+//! demo's figures, phone width, a clean console, the dashboard with auth on (a token on the
+//! page; a sign-in message instead of a retry loop on a refused one), and the chart: full on
+//! load from the server's history, without a hole after an outage. Screenshots go to a folder it
+//! prints; `TICKER_DOC_IMAGES=1 cargo test --test browser` also refreshes the README's in
+//! `docs/images`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (or `CHROMIUM` and `CHROMEDRIVER` pointing at
 //! the binaries). Without them `cargo test` reports the tests as ignored, with the reason
@@ -67,6 +68,11 @@ fn main() {
             "dashboard_connects_with_auth_on",
             &[CHROMIUM, CHROMEDRIVER],
             dashboard_connects_with_auth_on,
+        ),
+        prereq::trial(
+            "dashboard_asks_to_sign_in_and_does_not_retry",
+            &[CHROMIUM, CHROMEDRIVER],
+            dashboard_asks_to_sign_in_and_does_not_retry,
         ),
         prereq::trial(
             "dashboard_shows_a_stale_cluster_feed",
@@ -897,6 +903,89 @@ async fn dashboard_connects_with_auth_on() {
             .as_bool()
             .unwrap_or(false),
         "the field is gone once connected"
+    );
+    browser.client.clone().close().await.unwrap();
+    app.stop().await;
+}
+
+/// With auth on and `auth.browser_refusal = "close"`, the dashboard without a token shows the
+/// sign-in message with the server's reason and stops there: one refused upgrade, not a retry
+/// loop. The connection module does the same for a bad token (4002), and still backs off and
+/// retries after a shutdown's 1001.
+async fn dashboard_asks_to_sign_in_and_does_not_retry() {
+    let paths = browser();
+    let mut settings = support::test_settings();
+    settings.auth.hmac_secret = Some(ticker::settings::Secret::new(support::jwt::SECRET));
+    settings.auth.browser_refusal = ticker::settings::BrowserRefusal::Close;
+    let app = TestApp::spawn_with(settings).await;
+    let browser = Browser::launch(&paths, screenshot_dir()).await;
+    let long = Duration::from_secs(20);
+    let refusals = |reason: &str| {
+        let series = format!(r#"ticker_auth_refusals_total{{reason="{reason}"}}"#);
+        let addr = app.addr;
+        async move { support::metrics::metric(addr, &series).await }
+    };
+
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser.wait_state("signed out", "signed-out", long).await;
+    let text = browser
+        .js("return document.querySelector('#status').textContent")
+        .await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("sign in again") && text.contains("token is required"),
+        "{text}"
+    );
+    browser.screenshot("dashboard-signed-out").await;
+    // Several backoff periods later (the dashboard's cap is 5 s), no further attempt: the
+    // refusals so far are the upgrade's and the page's first API calls (symbols, history).
+    let refused = refusals("missing").await;
+    assert!(refused >= 1.0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(browser.state().await, "signed-out");
+    assert_eq!(refusals("missing").await, refused, "no retry loop");
+
+    // A bad token through the same connection module: 4002, no retry.
+    let url = app.ws_url("/ws?token=not-a-valid-token");
+    browser
+        .js(&format!(
+            r#"import("/lib/connection.js").then(({{ Connection }}) => {{
+                window.probe = {{ states: [] }};
+                const c = new Connection({{
+                    url: "{url}",
+                    onMessage: () => {{}},
+                    onState: (state, attempt, stopped) =>
+                        window.probe.states.push({{ state, code: stopped?.code ?? null }}),
+                }});
+                c.start();
+            }}); return true;"#
+        ))
+        .await;
+    browser
+        .wait_until(
+            "the probe stops",
+            "window.probe?.states.some((s) => s.state === 'signed-out' && s.code === 4002)",
+            long,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(refusals("invalid").await, 1.0);
+    let states = browser.js("return window.probe.states").await;
+    assert!(
+        !states.to_string().contains("reconnecting"),
+        "no retry: {states}"
+    );
+    let advice = browser
+        .js(
+            r#"return import("/lib/connection.js").then(({ reconnectAdvice }) =>
+                [4001, 4004, 1002, 1001, 1006, 1008, 4408, 4100].map(reconnectAdvice))"#,
+        )
+        .await;
+    assert_eq!(
+        advice,
+        json!([
+            "no", "no", "no", "backoff", "backoff", "backoff", "backoff", "now"
+        ])
     );
     browser.client.clone().close().await.unwrap();
     app.stop().await;

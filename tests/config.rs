@@ -658,14 +658,16 @@ fn invalid_settings_exit_with_code_2() {
     );
 }
 
-/// `ticker token` prints a signed token that expires after `--ttl-secs`, and refuses without a
-/// secret.
+/// `ticker token` prints an HS256 JWT with the claims asked for (`--sub`, `--symbols`,
+/// `--ttl-secs`, the configured audience), and refuses without a secret.
 #[test]
 fn token_command_signs_with_the_secret() {
     let secret = "0123456789abcdef0123456789abcdef";
     let output = bare_ticker()
         .env("TICKER__AUTH__HMAC_SECRET", secret)
-        .args(["token", "--ttl-secs", "120"])
+        .env("TICKER__AUTH__AUDIENCE", "ticker-test")
+        .args(["token", "--ttl-secs", "120", "--sub", "alice"])
+        .args(["--symbols", "AAPL,M*"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -675,9 +677,29 @@ fn token_command_signs_with_the_secret() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let signer = ticker::access::auth::SignedTokens::new(secret);
-    assert!(signer.verify(token, now), "{token}");
-    assert!(!signer.verify(token, now + 121), "expires after the ttl");
+    let mut auth = Settings::defaults().unwrap().auth;
+    auth.hmac_secret = Some(Secret::new(secret));
+    auth.audience = vec!["ticker-test".into()];
+    auth.leeway_secs = 0;
+    let granted = ticker::access::auth::Auth::new(&auth)
+        .unwrap()
+        .verify(token)
+        .unwrap_or_else(|e| panic!("{token}: {e}"));
+    assert_eq!(granted.subject.as_deref(), Some("alice"));
+    assert_eq!(granted.symbols.describe(), ["AAPL", "M*"]);
+    let expires = granted.expires_at.unwrap();
+    assert!(
+        (now + 119..=now + 121).contains(&expires),
+        "{expires} {now}"
+    );
+    auth.audience = vec!["another-service".into()];
+    assert!(
+        ticker::access::auth::Auth::new(&auth)
+            .unwrap()
+            .verify(token)
+            .is_err(),
+        "minted for the configured audience only"
+    );
 
     let output = bare_ticker().arg("token").output().unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use support::settings::{CLIENT_LIMITS_OFF, settings_from};
 use support::{Client, PATIENCE, Refused, TestApp, test_settings};
-use ticker::access::auth::SignedTokens;
+use ticker::access::jwt::{Claims, SigningKey};
 use ticker::protocol::{ErrorCode, ServerMessage};
 use ticker::settings::{AllowedOrigin, Origin, Secret, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -266,25 +266,37 @@ async fn tokens_guard_ws_and_api() {
     app.stop().await;
 }
 
-/// With `auth.hmac_secret`, a signed token opens `/ws` and `/api/*` until it expires; an expired
-/// or forged one gets 401.
+/// With `auth.hmac_secret`, an HS256 JWT opens `/ws` and `/api/*` until it expires; an expired
+/// or forged one, or a token of the retired `v1.` format, gets 401.
 #[tokio::test]
 async fn signed_tokens_open_until_they_expire() {
     let secret = "0123456789abcdef0123456789abcdef";
     let mut settings = test_settings();
     settings.auth.hmac_secret = Some(Secret::new(secret));
+    settings.auth.leeway_secs = 0;
     let app = TestApp::spawn_with(settings).await;
-    let signer = SignedTokens::new(secret);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let fresh = signer.sign(now + 60);
-    let expired = signer.sign(now - 1);
-    let forged = SignedTokens::new("some other secret of 32 characters").sign(now + 60);
+    let sign = |key: &SigningKey, exp: u64| {
+        key.mint(&Claims {
+            exp,
+            ..Claims::default()
+        })
+        .unwrap()
+    };
+    let signer = SigningKey::hmac(secret);
+    let fresh = sign(&signer, now + 60);
+    let expired = sign(&signer, now - 1);
+    let forged = sign(
+        &SigningKey::hmac("some other secret of 32 characters"),
+        now + 60,
+    );
+    let retired = format!("v1.{}.{}", now + 60, "00".repeat(32));
 
     let mut client = accepted(&app, &format!("/ws?symbols=*&token={fresh}"), &[]).await;
-    for token in [&expired, &forged] {
+    for token in [&expired, &forged, &retired] {
         let refusal = refused(&app, &format!("/ws?token={token}"), &[]).await;
         assert_refusal(&refusal, 401, "unauthorized");
     }

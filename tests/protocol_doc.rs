@@ -78,6 +78,10 @@ fn every_type_and_code_is_documented() {
         "\"since\"",
         "\"type\":\"status\"",
         "\"type\":\"error\"",
+        "\"type\":\"authenticated\"",
+        "\"op\":\"auth\"",
+        "`forbidden_symbol`",
+        "`forbidden`",
         "`bad_request`",
         "`unknown_symbol`",
         "`too_many_subscriptions`",
@@ -94,10 +98,39 @@ fn every_type_and_code_is_documented() {
         "| 1008 |",
         "| 1009 |",
         "| 4408 |",
+        "| 4001 |",
+        "| 4002 |",
+        "| 4003 |",
+        "| 4004 |",
     ] {
         assert!(
             doc.contains(name),
             "docs/protocol.md does not mention {name}"
         );
+    }
+}
+
+/// Every close code the server sends has its row in the document, and the row's advice (no,
+/// with backoff, now) is what `protocol::close::advice` says, which the dashboard follows.
+#[test]
+fn close_code_rows_give_the_advice_of_the_code() {
+    use ticker::protocol::close::{Reconnect, SENT_BY_SERVER, advice};
+    let doc = doc();
+    for code in SENT_BY_SERVER {
+        let row = doc
+            .lines()
+            .find(|line| line.starts_with(&format!("| {code} |")))
+            .unwrap_or_else(|| panic!("docs/protocol.md has no row for close code {code}"));
+        let said = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+        let documented = if said.starts_with("no") {
+            Reconnect::No
+        } else if said.starts_with("with backoff") {
+            Reconnect::Backoff
+        } else if said.starts_with("now") {
+            Reconnect::Now
+        } else {
+            panic!("close code {code}: no advice in {row:?}")
+        };
+        assert_eq!(documented, advice(*code), "close code {code}");
     }
 }

@@ -19,6 +19,13 @@ async fn server(dir: &Path, count: Option<usize>) -> (ServerProcess, SocketAddr)
     let vars = [
         ("TICKER__WS__HEARTBEAT_INTERVAL_MS", "30000"),
         ("TICKER__WS__IDLE_TIMEOUT_MS", "60000"),
+        // History off: its rings fill while the test measures memory per connection (it has
+        // its own figure in docs/benchmarks.md §12), and a debug build would spend most of the
+        // start-up generating 5,000 symbols' past.
+        ("TICKER__HISTORY__GENERATE_PAST", "false"),
+        ("TICKER__HISTORY__RESUME_UPDATES", "0"),
+        ("TICKER__HISTORY__BARS_1S", "0"),
+        ("TICKER__HISTORY__BARS_1M", "0"),
     ];
     match count {
         None => start_process(&[], &vars).await,

@@ -55,13 +55,17 @@ async fn welcome_describes_session() {
             idle_timeout_ms,
             node,
             history,
+            expires_at,
+            delay_ms,
         } => {
+            assert_eq!(delay_ms, None, "the live tier");
             let history = history.expect("welcome says what history keeps");
             assert_eq!(
                 (history.intervals.second, history.intervals.minute),
                 (900, 1440)
             );
             assert_eq!(history.resume_updates, 600);
+            assert_eq!(expires_at, None, "without auth nothing expires");
             assert_eq!(symbol_count, app.symbol_count().await);
             assert_eq!(version, 1);
             assert!(!node.is_empty(), "welcome names the node");

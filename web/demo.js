@@ -38,7 +38,7 @@ const poll = new DemoPanel($("#poll-panel"), symbols, rowTemplate, (quote, shown
 
 const connection = new Connection({
   url: socketUrl(),
-  onState: (state, attempt) => push.setNote(connectionLabel(state, attempt)),
+  onState: (state, attempt, stopped) => push.setNote(connectionLabel(state, attempt, stopped)),
   onFrame: (direction, text) => (push.bytes += frameBytes(direction, text)),
   onMessage: (message) => {
     if (message.type === "welcome") {

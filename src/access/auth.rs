@@ -1,87 +1,61 @@
-//! Optional token auth: when `auth.tokens` or `auth.hmac_secret` is set, `/ws` and `/api/*` need
-//! a token, as `Authorization: Bearer …` or `?token=…` (browsers cannot set headers on a
-//! WebSocket). A token is one of the static list, or a signed one that has not expired:
-//! `v1.{expires}.{signature}`, `expires` in Unix seconds and the signature the hex HMAC-SHA256
-//! of `v1.{expires}` under the secret. Health checks, `/metrics` and the static files stay open.
+//! Optional token auth: when `auth.tokens` or a JWT key is set, `/ws` and `/api/*` need a token,
+//! as `Authorization: Bearer …` or `?token=…` (browsers cannot set headers on a WebSocket), and
+//! a session can present a fresh one with `{"op":"auth"}`. A token is one of the static list
+//! (every symbol, no expiry) or a JWT (`jwt`), whose claims become the request's
+//! [`Entitlements`]. Health checks, `/metrics` and the static files stay open.
+//!
+//! Key files are read again by [`Auth::reload`], on SIGHUP ([`Auth::reload_on_sighup`]): keys
+//! rotate without a restart, and a file that no longer loads keeps the keys in force.
+
+use std::sync::{Arc, RwLock};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
-use ring::hmac;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
 
-use super::Refusal;
+use super::entitlements::Entitlements;
+use super::jwt::{JwtKeys, KeyError, Rules};
+use super::{Refusal, TokenProblem};
 use crate::clock::now_secs;
-use crate::settings::AuthSettings;
+use crate::settings::{AuthSettings, BrowserRefusal};
 
-/// The tokens that open the API; none means auth is off.
+/// The tokens that open the API; none means auth is off. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
     tokens: Vec<Vec<u8>>,
-    signed: Option<SignedTokens>,
+    jwt: Option<Jwt>,
+    browser_refusal: Option<BrowserRefusal>,
+    /// The delayed tiers served (`auth.delayed_tiers_ms`).
+    tiers: Vec<u64>,
+}
+
+struct Jwt {
+    keys: RwLock<Arc<JwtKeys>>,
+    rules: Rules,
+    /// Where the keys come from, for reloads.
+    settings: AuthSettings,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Auth({} tokens, signed tokens {})",
-            self.tokens.len(),
-            if self.signed.is_some() { "on" } else { "off" }
+            "Auth({} tokens, JWT {})",
+            self.inner.tokens.len(),
+            if self.inner.jwt.is_some() {
+                "on"
+            } else {
+                "off"
+            }
         )
     }
-}
-
-/// Mints and checks signed, expiring tokens under `auth.hmac_secret`.
-#[derive(Clone)]
-pub struct SignedTokens {
-    key: hmac::Key,
-}
-
-const SIGNED_PREFIX: &str = "v1.";
-
-impl SignedTokens {
-    pub fn new(secret: &str) -> Self {
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
-        }
-    }
-
-    /// A token valid until `expires` (Unix seconds).
-    pub fn sign(&self, expires: u64) -> String {
-        let claim = format!("{SIGNED_PREFIX}{expires}");
-        let tag = hmac::sign(&self.key, claim.as_bytes());
-        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("{claim}.{hex}")
-    }
-
-    /// Whether `token` was signed with this key and is still valid at `now` (Unix seconds).
-    /// The signature is checked in constant time.
-    pub fn verify(&self, token: &str, now: u64) -> bool {
-        let Some((claim, hex)) = token.rsplit_once('.') else {
-            return false;
-        };
-        let Some(expires) = claim
-            .strip_prefix(SIGNED_PREFIX)
-            .and_then(|e| e.parse::<u64>().ok())
-        else {
-            return false;
-        };
-        let Some(signature) = decode_hex(hex) else {
-            return false;
-        };
-        hmac::verify(&self.key, claim.as_bytes(), &signature).is_ok() && now < expires
-    }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[derive(Deserialize)]
@@ -90,52 +64,126 @@ struct TokenQuery {
 }
 
 impl Auth {
-    pub fn new(settings: &AuthSettings) -> Self {
-        Self {
-            tokens: settings
-                .tokens
-                .iter()
-                .map(|t| t.expose().as_bytes().to_vec())
-                .collect(),
-            signed: settings
-                .hmac_secret
-                .as_ref()
-                .map(|s| SignedTokens::new(s.expose())),
-        }
+    /// Loads the static tokens and the JWT keys; fails when a key file cannot be read or holds
+    /// no usable key.
+    pub fn new(settings: &AuthSettings) -> Result<Self, KeyError> {
+        let jwt = JwtKeys::load(settings)?.map(|keys| Jwt {
+            keys: RwLock::new(Arc::new(keys)),
+            rules: Rules::new(settings),
+            settings: settings.clone(),
+        });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tokens: settings
+                    .tokens
+                    .iter()
+                    .map(|t| t.expose().as_bytes().to_vec())
+                    .collect(),
+                jwt,
+                browser_refusal: Some(settings.browser_refusal),
+                tiers: settings.delayed_tiers_ms.iter().map(|t| t.ms()).collect(),
+            }),
+        })
     }
 
     pub fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty() || self.signed.is_some()
+        !self.inner.tokens.is_empty() || self.inner.jwt.is_some()
     }
 
-    /// Passes when auth is off or the request carries a known token.
-    pub fn check(&self, req: &HttpRequest) -> Result<(), Refusal> {
-        if !self.is_enabled() {
-            return Ok(());
-        }
-        match presented(req) {
-            Some(token) if self.knows(&token) => Ok(()),
-            Some(_) => Err(Refusal::Unauthorized { presented: true }),
-            None => Err(Refusal::Unauthorized { presented: false }),
-        }
+    /// Whether a browser's token problem is told with a Close code after the upgrade.
+    pub fn closes_browser_refusals(&self) -> bool {
+        self.inner.browser_refusal == Some(BrowserRefusal::Close)
     }
+
+    /// What the request's token grants; everything when auth is off.
+    pub fn check(&self, req: &HttpRequest) -> Result<Entitlements, Refusal> {
+        if !self.is_enabled() {
+            return Ok(Entitlements::unlimited());
+        }
+        let token = presented(req).ok_or(TokenProblem::Missing)?;
+        Ok(self.verify(&token)?)
+    }
+
+    /// What `token` grants: a static token everything, a JWT its claims.
+    pub fn verify(&self, token: &str) -> Result<Entitlements, TokenProblem> {
+        if !self.is_enabled() {
+            return Ok(Entitlements::unlimited());
+        }
+        if self.is_listed(token) {
+            return Ok(Entitlements::unlimited());
+        }
+        let Some(jwt) = &self.inner.jwt else {
+            return Err(TokenProblem::Invalid("unknown token".into()));
+        };
+        let keys = Arc::clone(&jwt.keys.read().expect("no writer panics holding the lock"));
+        let granted = keys.verify(token, &jwt.rules, now_secs())?;
+        if granted.delay_ms > 0 && !self.inner.tiers.contains(&granted.delay_ms) {
+            return Err(TokenProblem::Forbidden(format!(
+                "no delayed tier of {} ms here (served: live{})",
+                granted.delay_ms,
+                self.inner
+                    .tiers
+                    .iter()
+                    .map(|t| format!(", {t} ms"))
+                    .collect::<String>()
+            )));
+        }
+        Ok(granted)
+    }
+
+    /// Reads the key files again; on failure the keys in force stay and the error is returned.
+    pub fn reload(&self) -> Result<(), KeyError> {
+        let Some(jwt) = &self.inner.jwt else {
+            tracing::info!("SIGHUP: no JWT keys to reload");
+            return Ok(());
+        };
+        let keys = JwtKeys::load(&jwt.settings)?.expect("JWT keys were configured at start");
+        *jwt.keys.write().expect("no writer panics holding the lock") = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Reloads the key files on every SIGHUP until `shutdown`. Installed whether or not there
+    /// are key files, so a `systemctl reload` never ends the process (SIGHUP's default).
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self, shutdown: CancellationToken) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGHUP handler: key files are read at start only");
+                return;
+            }
+        };
+        let auth = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    got = hangups.recv() => if got.is_none() { return },
+                    () = shutdown.cancelled() => return,
+                }
+                match auth.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: JWT keys reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: JWT keys not reloaded; the old ones stay")
+                    }
+                }
+            }
+        });
+    }
+
+    #[cfg(not(unix))]
+    pub fn reload_on_sighup(&self, _shutdown: CancellationToken) {}
 
     /// Compares against every static token without stopping early, each comparison in constant
-    /// time, so the answer's timing says nothing about how much of a token was right; then
-    /// checks it as a signed token.
-    fn knows(&self, candidate: &str) -> bool {
-        let listed: bool = self
+    /// time, so the answer's timing says nothing about how much of a token was right.
+    fn is_listed(&self, candidate: &str) -> bool {
+        self.inner
             .tokens
             .iter()
             .fold(subtle::Choice::from(0), |found, token| {
                 found | token.as_slice().ct_eq(candidate.as_bytes())
             })
-            .into();
-        listed
-            || self
-                .signed
-                .as_ref()
-                .is_some_and(|signed| signed.verify(candidate, now_secs()))
+            .into()
     }
 }
 
@@ -160,7 +208,12 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
-    use crate::settings::Secret;
+    use crate::access::jwt::{Claims, SigningKey};
+    use crate::settings::{Secret, Settings};
+
+    fn settings() -> AuthSettings {
+        Settings::defaults().expect("defaults are valid").auth
+    }
 
     /// Off without tokens; on, a known token passes by header or query and nothing else does.
     #[test]
@@ -169,10 +222,9 @@ mod tests {
         let off = Auth::default();
         assert!(off.check(&TestRequest::get().to_http_request()).is_ok());
 
-        let auth = Auth::new(&AuthSettings {
-            tokens: vec![Secret::new("other-token-abcdefghij"), Secret::new(token)],
-            hmac_secret: None,
-        });
+        let mut s = settings();
+        s.tokens = vec![Secret::new("other-token-abcdefghij"), Secret::new(token)];
+        let auth = Auth::new(&s).unwrap();
         let check = |req: TestRequest| auth.check(&req.to_http_request());
         assert!(
             check(TestRequest::get().insert_header(("Authorization", format!("Bearer {token}"))))
@@ -183,54 +235,52 @@ mod tests {
                 .is_ok()
         );
         assert!(check(TestRequest::get().uri(&format!("/ws?symbols=A&token={token}"))).is_ok());
-        assert!(matches!(
+        assert_eq!(
             check(TestRequest::get()),
-            Err(Refusal::Unauthorized { presented: false })
-        ));
+            Err(Refusal::Token(TokenProblem::Missing))
+        );
         assert!(matches!(
             check(TestRequest::get().uri("/ws?token=s3cret")),
-            Err(Refusal::Unauthorized { presented: true })
+            Err(Refusal::Token(TokenProblem::Invalid(_)))
         ));
-        assert!(matches!(
+        assert_eq!(
             check(TestRequest::get().insert_header(("Authorization", format!("Basic {token}")))),
-            Err(Refusal::Unauthorized { presented: false })
-        ));
+            Err(Refusal::Token(TokenProblem::Missing))
+        );
     }
 
-    /// A signed token passes until it expires; a changed expiry, another key's signature or
-    /// garbage does not.
+    /// A JWT asking for a delayed tier gets it if the server serves that delay, and is
+    /// refused as forbidden otherwise.
     #[test]
-    fn signed_tokens_expire() {
+    fn only_served_delayed_tiers_are_granted() {
         let secret = "0123456789abcdef0123456789abcdef";
-        let signed = SignedTokens::new(secret);
-        let token = signed.sign(1_000);
-        assert!(token.starts_with("v1.1000."), "{token}");
-        assert!(signed.verify(&token, 999));
-        assert!(!signed.verify(&token, 1_000), "expired");
-        assert!(!signed.verify(&token.replace("v1.1000.", "v1.9000."), 999));
-        assert!(!SignedTokens::new("another secret, also 32 chars long").verify(&token, 999));
-        for junk in ["", "v1.", "v1.1000", "v1.x.00", "v1.1000.zz", "v2.1000.00"] {
-            assert!(!signed.verify(junk, 0), "{junk}");
-        }
-
-        let auth = Auth::new(&AuthSettings {
-            tokens: Vec::new(),
-            hmac_secret: Some(Secret::new(secret)),
-        });
-        assert!(auth.is_enabled());
-        let fresh = signed.sign(now_secs() + 60);
-        let stale = signed.sign(now_secs() - 1);
-        let bearer = |t: &str| {
-            auth.check(
-                &TestRequest::get()
-                    .insert_header(("Authorization", format!("Bearer {t}")))
-                    .to_http_request(),
-            )
+        let mut s = settings();
+        s.hmac_secret = Some(Secret::new(secret));
+        s.delayed_tiers_ms = vec![crate::settings::Millis::new(60_000)];
+        let auth = Auth::new(&s).unwrap();
+        let served = Claims {
+            exp: now_secs() + 60,
+            delay_ms: 60_000,
+            ..Claims::default()
         };
-        assert!(bearer(&fresh).is_ok());
+        let token = SigningKey::hmac(secret).mint(&served).unwrap();
+        assert_eq!(auth.verify(&token).unwrap().delay_ms, 60_000);
+        let claims = Claims {
+            exp: now_secs() + 60,
+            delay_ms: 900_000,
+            ..Claims::default()
+        };
+        let token = SigningKey::hmac(secret).mint(&claims).unwrap();
         assert!(matches!(
-            bearer(&stale),
-            Err(Refusal::Unauthorized { presented: true })
+            auth.verify(&token),
+            Err(TokenProblem::Forbidden(_))
         ));
+        let live = SigningKey::hmac(secret)
+            .mint(&Claims {
+                delay_ms: 0,
+                ..claims
+            })
+            .unwrap();
+        assert!(auth.verify(&live).unwrap().symbols.is_all());
     }
 }

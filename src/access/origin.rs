@@ -22,8 +22,8 @@ use crate::settings::{AllowedOrigin, Origin, PublicHost, ServerSettings};
 #[derive(Debug, Clone)]
 pub struct OriginPolicy {
     any: bool,
-    /// Other sites' origins that may connect.
-    allowed: Vec<Origin>,
+    /// Other sites' origins, and subdomain patterns, that may connect.
+    allowed: Vec<AllowedOrigin>,
     own: OwnHosts,
 }
 
@@ -54,10 +54,8 @@ impl OriginPolicy {
         let allowed = server
             .allowed_origins
             .iter()
-            .filter_map(|entry| match entry {
-                AllowedOrigin::Origin(origin) => Some(origin.clone()),
-                AllowedOrigin::Any => None,
-            })
+            .filter(|entry| **entry != AllowedOrigin::Any)
+            .cloned()
             .collect();
         Self {
             any: server.allowed_origins.contains(&AllowedOrigin::Any),
@@ -82,11 +80,21 @@ impl OriginPolicy {
         let text = first.to_str().unwrap_or_default();
         let refused = || Refusal::ForbiddenOrigin(text.trim().to_ascii_lowercase());
         let origin = Origin::parse(text).ok_or_else(refused)?;
-        if self.allowed.contains(&origin) || self.is_own(&origin, req) {
+        if self.lists(&origin) || self.is_own(&origin, req) {
             Ok(())
         } else {
             Err(refused())
         }
+    }
+
+    /// Whether another site's page may read `/api/*` answers (CORS): `origin` is listed in
+    /// `server.allowed_origins`, or matches a pattern there, or the list has `"*"`.
+    pub fn allows_cross_origin(&self, origin: &str) -> bool {
+        self.any || Origin::parse(origin).is_some_and(|o| self.lists(&o))
+    }
+
+    fn lists(&self, origin: &Origin) -> bool {
+        self.allowed.iter().any(|entry| entry.allows(origin))
     }
 
     /// Whether `origin` is a page of this server: an http(s) origin naming the request's
@@ -139,10 +147,7 @@ mod tests {
             .collect();
         server.allowed_origins = origins
             .iter()
-            .map(|o| match *o {
-                "*" => AllowedOrigin::Any,
-                o => AllowedOrigin::Origin(Origin::parse(o).unwrap()),
-            })
+            .map(|o| toml::Value::String((*o).to_owned()).try_into().unwrap())
             .collect();
         OriginPolicy::new(&server)
     }
@@ -182,6 +187,18 @@ mod tests {
 
         let any = policy("127.0.0.1", &[], &["*"]);
         assert!(allowed(&any, host, &["https://evil.example"]));
+
+        let pattern = policy("127.0.0.1", &[], &["https://*.example.com"]);
+        assert!(allowed(&pattern, host, &["https://app.example.com"]));
+        assert!(!allowed(&pattern, host, &["https://example.com"]));
+        assert!(!allowed(
+            &pattern,
+            host,
+            &["https://app.example.com.evil.net"]
+        ));
+        assert!(pattern.allows_cross_origin("https://a.b.example.com"));
+        assert!(!pattern.allows_cross_origin("http://a.example.com"));
+        assert!(!pattern.allows_cross_origin("null"));
     }
 
     /// DNS rebinding: a page on another name that resolves here sends a matching `Host` and

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::history::History;
 use super::outlets::Outlets;
 use super::symbols::{SymbolId, Universe};
-use super::{Command, FeedClosed, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
+use super::{Command, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
 use crate::clock::now_ms;
 
 /// The updates of one live tick, waiting for their time.
@@ -32,49 +32,34 @@ struct Pending {
 }
 
 /// Starts a feed that follows `live` `delay` behind; it stops when `shutdown` is cancelled.
-pub async fn spawn(
-    live: &FeedHandle,
-    delay: Duration,
-    shutdown: CancellationToken,
-) -> Result<FeedHandle, FeedClosed> {
+pub fn spawn(live: &FeedHandle, delay: Duration, shutdown: CancellationToken) -> FeedHandle {
     let delay_ms = delay.as_millis() as u64;
-    let Watcher {
-        snapshot,
-        ticks,
-        status,
-    } = live.watch().await?;
+    let latest = live.latest();
     let history = Arc::clone(live.history());
     let universe = Arc::clone(live.universe());
     let cutoff = now_ms().saturating_sub(delay_ms);
     // The market as of the cutoff: each symbol's latest update by then, if the ring reaches
-    // back that far; and the updates after it that the live snapshot already shows, which are
-    // still to come on this feed.
-    let mut quotes = Vec::with_capacity(universe.len());
-    let mut waiting: BTreeMap<u64, Vec<(SymbolId, u64)>> = BTreeMap::new();
-    for (id, current) in snapshot.quotes.iter().enumerate() {
-        let Some((seq, recorded)) = history.as_of(id, cutoff) else {
-            quotes.push(current.clone());
-            continue;
-        };
-        quotes.push(Update::recorded(id, universe.name(id), seq, &recorded));
-        for later in seq + 1..=current.seq {
-            if let Some(r) = history.recorded(id, later) {
-                waiting.entry(r.ts()).or_default().push((id, later));
+    // back that far, else the oldest state known.
+    let quotes: Vec<Update> = latest
+        .quotes
+        .iter()
+        .enumerate()
+        .map(|(id, current)| match history.as_of(id, cutoff) {
+            Some((seq, recorded)) if seq <= current.seq => {
+                Update::recorded(id, universe.name(id), seq, &recorded)
             }
-        }
-    }
-    let pending = waiting
-        .into_iter()
-        .map(|(ts, moved)| Pending { ts, moved })
+            _ => current.clone(),
+        })
         .collect();
+    let shown: Vec<u64> = quotes.iter().map(|u| u.seq).collect();
     let first = Snapshot {
         tick: 0,
         quotes,
-        epoch: snapshot.epoch,
+        epoch: latest.epoch,
     };
     let (outlets, commands, handle) = Outlets::replaying(
         first,
-        *status.borrow(),
+        live.status(),
         Arc::clone(&universe),
         Arc::clone(&history),
     );
@@ -82,14 +67,27 @@ pub async fn spawn(
         outlets,
         history,
         universe,
-        pending,
+        pending: VecDeque::new(),
         delay_ms,
-        epoch: snapshot.epoch,
+        epoch: latest.epoch,
         tick_number: 0,
     };
-    tokio::spawn(actor.run(commands, ticks, status, shutdown));
+    let live = live.clone();
+    tokio::spawn(async move {
+        let Ok(Watcher {
+            snapshot,
+            ticks,
+            status,
+        }) = live.watch().await
+        else {
+            return;
+        };
+        let mut actor = actor;
+        actor.pending = actor.between(&shown, &snapshot);
+        actor.run(commands, ticks, status, shutdown).await;
+    });
     tracing::info!(delay_ms, "delayed tier started");
-    Ok(handle.delayed_by(delay_ms))
+    handle.delayed_by(delay_ms)
 }
 
 struct Delayed {
@@ -103,6 +101,23 @@ struct Delayed {
 }
 
 impl Delayed {
+    /// The updates after `shown` up to the live snapshot a watcher starts from, by time: the
+    /// ticks after that snapshot arrive on the watcher, these come from the history.
+    fn between(&self, shown: &[u64], snapshot: &Snapshot) -> VecDeque<Pending> {
+        let mut waiting: BTreeMap<u64, Vec<(SymbolId, u64)>> = BTreeMap::new();
+        for (id, current) in snapshot.quotes.iter().enumerate() {
+            for seq in shown[id] + 1..=current.seq {
+                if let Some(r) = self.history.recorded(id, seq) {
+                    waiting.entry(r.ts()).or_default().push((id, seq));
+                }
+            }
+        }
+        waiting
+            .into_iter()
+            .map(|(ts, moved)| Pending { ts, moved })
+            .collect()
+    }
+
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
@@ -186,9 +201,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let live = simulated::spawn(&feed, &defaults.history, shutdown.clone());
         let mut live_watch = live.watch().await.unwrap();
-        let delayed = spawn(&live, Duration::from_millis(300), shutdown.clone())
-            .await
-            .unwrap();
+        let delayed = spawn(&live, Duration::from_millis(300), shutdown.clone());
         assert_eq!(delayed.delay_ms(), 300);
         let mut delayed_watch = delayed.watch().await.unwrap();
         let mut live_seen = Vec::new();

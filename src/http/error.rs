@@ -5,7 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::access::Refusal;
+use crate::access::{Refusal, TokenProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -14,6 +14,9 @@ pub enum ApiError {
     /// The one symbol a path names (`/api/quotes/{symbol}`) is not in the universe: 404.
     #[error("unknown symbol: {}", .0[0])]
     NoSuchSymbol([String; 1]),
+    /// Symbols the request's token does not open: 403.
+    #[error("your token does not open {}", .0.join(", "))]
+    ForbiddenSymbols(Vec<String>),
     #[error("{requested} symbols in one request; at most {max} are allowed")]
     TooManySymbols { requested: usize, max: usize },
     /// The request target is longer than `server.max_uri_bytes`.
@@ -53,6 +56,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownSymbols(_) | Self::NoSuchSymbol(_) => "unknown_symbol",
+            Self::ForbiddenSymbols(_) => "forbidden_symbol",
             Self::TooManySymbols { .. } => "too_many_symbols",
             Self::UriTooLong { .. } => "uri_too_long",
             Self::NotFound => "not_found",
@@ -65,7 +69,8 @@ impl ApiError {
                 Refusal::TooManyConnectionsFromIp => "too_many_connections_from_ip",
                 Refusal::RateLimited { .. } => "rate_limited",
                 Refusal::ForbiddenOrigin(_) => "forbidden_origin",
-                Refusal::Unauthorized { .. } => "unauthorized",
+                Refusal::Token(TokenProblem::Forbidden(_)) => "forbidden",
+                Refusal::Token(_) => "unauthorized",
             },
         }
     }
@@ -100,8 +105,11 @@ impl ResponseError for ApiError {
             Self::Refused(Refusal::TooManyConnectionsFromIp | Refusal::RateLimited { .. }) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::Refused(Refusal::ForbiddenOrigin(_)) => StatusCode::FORBIDDEN,
-            Self::Refused(Refusal::Unauthorized { .. }) => StatusCode::UNAUTHORIZED,
+            Self::Refused(
+                Refusal::ForbiddenOrigin(_) | Refusal::Token(TokenProblem::Forbidden(_)),
+            )
+            | Self::ForbiddenSymbols(_) => StatusCode::FORBIDDEN,
+            Self::Refused(Refusal::Token(_)) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -114,11 +122,16 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("13"),
                 ));
             }
-            Self::Refused(Refusal::Unauthorized { presented }) => {
-                let challenge = if *presented {
-                    r#"Bearer realm="ticker", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="ticker""#
+            Self::Refused(Refusal::Token(problem)) => {
+                let challenge = match problem {
+                    TokenProblem::Missing => r#"Bearer realm="ticker""#,
+                    TokenProblem::Expired => {
+                        r#"Bearer realm="ticker", error="invalid_token", error_description="the token has expired""#
+                    }
+                    TokenProblem::Invalid(_) => r#"Bearer realm="ticker", error="invalid_token""#,
+                    TokenProblem::Forbidden(_) => {
+                        r#"Bearer realm="ticker", error="insufficient_scope""#
+                    }
                 };
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
@@ -145,7 +158,9 @@ impl ApiError {
             error: self.code(),
             message: self.to_string(),
             symbols: match self {
-                Self::UnknownSymbols(symbols) => symbols.as_slice(),
+                Self::UnknownSymbols(symbols) | Self::ForbiddenSymbols(symbols) => {
+                    symbols.as_slice()
+                }
                 Self::NoSuchSymbol(symbol) => symbol.as_slice(),
                 _ => &[],
             },

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::http::error::ApiError;
-use crate::http::quotes::conditional;
+use crate::http::quotes::{conditional, entitlements};
 use crate::http::state::AppState;
 use crate::protocol::history::{Bar, Interval};
 
@@ -29,11 +29,19 @@ pub async fn bars(
     query: web::Query<HistoryQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let feed = state.feed();
+    let granted = entitlements(&req);
+    // A delayed tier's history ends at now − delay.
+    let feed = state.session.feed_for(granted.delay_ms);
     let id = feed
         .universe()
         .lookup(&symbol)
         .ok_or_else(|| ApiError::NoSuchSymbol([symbol.into_inner()]))?;
+    if !granted.symbols.allows(feed.universe().name(id)) {
+        state.metrics().auth_refused("forbidden_symbol");
+        return Err(ApiError::ForbiddenSymbols(vec![
+            feed.universe().name(id).to_owned(),
+        ]));
+    }
     let interval = match query.interval.as_deref() {
         None => Interval::Minute,
         Some(name) => Interval::parse(name)

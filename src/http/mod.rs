@@ -7,6 +7,7 @@
 mod assets;
 mod compression;
 pub mod connection;
+mod cors;
 pub mod error;
 pub mod health;
 mod history;
@@ -16,12 +17,13 @@ pub mod server;
 pub mod state;
 pub mod uri_limit;
 mod ws;
+mod ws_refusal;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, guard, web};
+use actix_web::{FromRequest, Handler, HttpMessage, HttpResponse, Resource, Responder, guard, web};
 
 use error::ApiError;
 use state::AppState;
@@ -29,8 +31,8 @@ use state::AppState;
 /// What every route but `/ws` answers: `HEAD` is `GET` without the body, which actix leaves out.
 const GET_HEAD: &str = "GET, HEAD";
 
-/// Registers every route on an actix `App`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route on an actix `App`; `state` configures CORS.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     let query_errors =
         web::QueryConfig::default().error_handler(|e, _| ApiError::BadQuery(e.to_string()).into());
     cfg.app_data(query_errors)
@@ -51,6 +53,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::scope("/api")
                         .wrap(from_fn(require_token))
+                        // Outside the token check, so preflights need no token and refusals
+                        // carry CORS headers too.
+                        .wrap(cors::api(state.origins.clone()))
                         // Polls must revalidate; the quote routes say so themselves, with ETags.
                         .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-cache")))
                         .service(readable("/quotes", quotes::all))
@@ -87,14 +92,29 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// Middleware for the routes behind auth.
+/// Middleware for the routes behind auth: the request's [`Entitlements`] go into its
+/// extensions for the handlers, or the refusal is the answer.
+///
+/// [`Entitlements`]: crate::access::entitlements::Entitlements
 pub async fn require_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("configure runs inside an App that has the AppState");
-    state.auth.check(req.request()).map_err(ApiError::from)?;
-    next.call(req).await
+    match state.auth().check(req.request()) {
+        Ok(entitlements) => {
+            req.extensions_mut().insert(entitlements);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(refusal) => {
+            if let crate::access::Refusal::Token(problem) = &refusal {
+                state.metrics().auth_refused(problem.label());
+            }
+            Ok(req
+                .error_response(ApiError::from(refusal))
+                .map_into_right_body())
+        }
+    }
 }

@@ -1,9 +1,11 @@
-//! The polling API: the same quotes as the WebSocket, from the same snapshot, with ETags.
+//! The polling API: the same quotes as the WebSocket, from the same snapshot, with ETags, within
+//! the symbols the request's token opens (`require_token` put its entitlements in the request).
 
 use actix_web::http::header::{self, CacheControl, CacheDirective, ETag, EntityTag, IfNoneMatch};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::access::entitlements::Entitlements;
 use crate::feed::Snapshot;
 use crate::feed::symbols::{SymbolId, Universe};
 use crate::http::error::ApiError;
@@ -36,8 +38,9 @@ fn poll(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let universe = state.feed().universe();
+    let rights = entitlements(req).symbols;
     let ids: Vec<SymbolId> = match query.symbols.as_deref() {
-        None => (0..universe.len()).collect(),
+        None => rights.ids(universe),
         Some(list) => {
             let names = Universe::split_list(list);
             if names.is_empty() {
@@ -53,14 +56,19 @@ fn poll(
                     max,
                 });
             }
-            let resolved = universe.resolve(&names);
+            let resolved = rights.resolve(universe, &names);
             if !resolved.unknown.is_empty() {
                 return Err(ApiError::UnknownSymbols(resolved.unknown));
+            }
+            if !resolved.forbidden.is_empty() {
+                state.metrics().auth_refused("forbidden_symbol");
+                return Err(ApiError::ForbiddenSymbols(resolved.forbidden));
             }
             resolved.ids
         }
     };
-    let snapshot = state.feed().latest();
+    // A delayed tier's token polls its feed: the market as of now − delay.
+    let snapshot = state.session.feed_for(entitlements(req).delay_ms).latest();
     Ok(conditional(req, etag(&snapshot, &ids), || {
         poll_body(&snapshot, &ids)
     }))
@@ -73,15 +81,28 @@ pub async fn one(
     symbol: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = state
-        .feed()
-        .universe()
+    let universe = state.feed().universe();
+    let id = universe
         .lookup(&symbol)
         .ok_or_else(|| ApiError::NoSuchSymbol([symbol.into_inner()]))?;
-    let snapshot = state.feed().latest();
+    if !entitlements(&req).symbols.allows(universe.name(id)) {
+        state.metrics().auth_refused("forbidden_symbol");
+        return Err(ApiError::ForbiddenSymbols(vec![
+            universe.name(id).to_owned(),
+        ]));
+    }
+    let snapshot = state.session.feed_for(entitlements(&req).delay_ms).latest();
     Ok(conditional(&req, etag(&snapshot, &[id]), || {
         snapshot.quotes[id].json.to_string()
     }))
+}
+
+/// What the request's token grants; everything when no middleware put anything there.
+pub(crate) fn entitlements(req: &HttpRequest) -> Entitlements {
+    req.extensions()
+        .get::<Entitlements>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Most symbols one `GET /api/symbols` page may hold.

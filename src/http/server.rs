@@ -117,7 +117,7 @@ pub fn serve(
                         .wrap(from_fn(move |req, next| {
                             super::uri_limit::limit_uri(max_uri_bytes, req, next)
                         }))
-                        .configure(super::configure),
+                        .configure(|cfg| super::configure(cfg, &state)),
                     |()| AppConfig::default(),
                 ));
             let acceptor = Acceptor {

@@ -14,7 +14,7 @@ use crate::feed::FeedHandle;
 use crate::metrics::Metrics;
 use crate::session::SessionContext;
 
-/// Shared by every request handler. The feed, metrics and shutdown token have one owner, the
+/// Shared by every request handler. The feed, metrics, shutdown token and auth have one owner, the
 /// [`SessionContext`] every session gets; handlers reach them through the accessors.
 pub struct AppState {
     pub session: SessionContext,
@@ -24,7 +24,6 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     pub proxies: TrustedProxies,
     pub origins: OriginPolicy,
-    pub auth: Auth,
 }
 
 impl AppState {
@@ -38,5 +37,9 @@ impl AppState {
 
     pub fn shutdown(&self) -> &CancellationToken {
         &self.session.shutdown
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.session.auth
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /ws`: checks the upgrade (shape, origin, token, limits), answers 101 at once and spawns
-//! the session on this worker, holding its admission permit. From then on the connection is a
-//! session: its plain HTTP guard (`http::connection`) stands down.
+//! the session on this worker, holding its admission permit, with what its token grants. From
+//! then on the connection is a session: its plain HTTP guard (`http::connection`) stands down.
+//! A browser's token problem may instead be told by a Close code (`ws_refusal`).
 
 use std::net::Ipv4Addr;
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use rand::RngExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::access::Refusal;
 use crate::feed::symbols::Universe;
 use crate::http::connection::{Guard, announces_body};
 use crate::http::error::ApiError;
@@ -57,7 +59,18 @@ fn accept(
     }
     check_upgrade(req)?;
     state.origins.check(req)?;
-    state.auth.check(req)?;
+    let entitlements = match state.auth().check(req) {
+        Ok(entitlements) => Ok(entitlements),
+        Err(Refusal::Token(problem)) => {
+            state.metrics().auth_refused(problem.label());
+            let browser = req.headers().contains_key(header::ORIGIN);
+            if !(browser && state.auth().closes_browser_refusals()) {
+                return Err(Refusal::Token(problem).into());
+            }
+            Err(problem)
+        }
+        Err(refusal) => return Err(refusal.into()),
+    };
     let peer = req.peer_addr();
     // Every TCP connection has a peer; without one, all such requests share one budget.
     let peer_ip = peer.map_or(Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
@@ -67,6 +80,18 @@ fn accept(
     let permit = state
         .admission
         .admit_session(client, counted, Instant::now())?;
+    let entitlements = match entitlements {
+        Ok(entitlements) => entitlements,
+        Err(problem) => {
+            state
+                .metrics()
+                .rejected(ApiError::from(Refusal::Token(problem.clone())).code());
+            if let Some(guard) = req.conn_data::<Rc<Guard>>() {
+                guard.became_session();
+            }
+            return super::ws_refusal::close(req, body, &problem, permit);
+        }
+    };
     let deflate = negotiate_deflate(req, state);
     let marks = deflate.map(|_| Marks::default());
     let body = guard_frames(req, body, state.session.ws.max_message_bytes, marks.clone());
@@ -102,6 +127,7 @@ fn accept(
             })
             .unwrap_or_default(),
         deflate: deflate.zip(marks),
+        entitlements,
     };
     let (response, session) = session::start(state.session.clone(), params, response, frames);
     actix_web::rt::spawn(state.sessions.track_future(async move {

@@ -5,6 +5,7 @@
 //!
 //! Imports no other area: `feed`, `session`, `http` and `cluster` all speak it.
 
+pub mod close;
 pub mod history;
 pub mod quote;
 
@@ -42,6 +43,10 @@ pub enum ClientMessage {
         /// The newest `limit` bars; absent = every bar kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
+    },
+    /// A fresh token for this session, before the current one expires.
+    Auth {
+        token: String,
     },
 }
 
@@ -81,6 +86,19 @@ pub enum ServerMessage {
         /// What history and resume can reach.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history: Option<HistoryLimits>,
+        /// Unix epoch milliseconds when the session's token expires; absent when it does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
+        /// On a delayed tier: how far behind the market every update, snapshot and bar is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
+    },
+    /// A token sent with `auth` was accepted: its entitlements apply from now on.
+    Authenticated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<u64>,
     },
     Subscribed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,7 +148,7 @@ pub enum ServerMessage {
         id: Option<Value>,
         code: ErrorCode,
         message: String,
-        /// The symbols the error is about, for `unknown_symbol`.
+        /// The symbols the error is about, for `unknown_symbol` and `forbidden_symbol`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         symbols: Vec<String>,
     },
@@ -163,6 +181,12 @@ pub enum ErrorCode {
     TooManySymbols,
     /// The message came faster than `ws.max_client_messages_per_sec` and was dropped.
     RateLimited,
+    /// The session's token does not open these symbols; the others in the request applied.
+    ForbiddenSymbol,
+    /// The token sent with `auth` is not good; the session keeps its current one.
+    Unauthorized,
+    /// The token sent with `auth` is good but does not grant this session's tier.
+    Forbidden,
 }
 
 impl ServerMessage {
@@ -206,7 +230,10 @@ impl ServerMessage {
     /// `history`, `pong`, `error`) carry it; other messages are left as they are.
     pub fn with_id(mut self, request: Option<&Value>) -> Self {
         match &mut self {
-            Self::Subscribed { id, .. } | Self::History { id, .. } | Self::Error { id, .. } => {
+            Self::Subscribed { id, .. }
+            | Self::History { id, .. }
+            | Self::Authenticated { id, .. }
+            | Self::Error { id, .. } => {
                 *id = request.cloned();
             }
             Self::Pong { id } => *id = request.cloned().unwrap_or(Value::Null),
@@ -457,6 +484,8 @@ mod tests {
             idle_timeout_ms: 15000,
             node: "edge-1".into(),
             history: None,
+            expires_at: None,
+            delay_ms: None,
         };
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),

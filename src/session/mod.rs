@@ -10,10 +10,12 @@
 //! [`inbound`] turns client frames into messages, [`outbound`] encodes the server's frames,
 //! [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
 //! [`heartbeat`] keeps time, [`drain`] picks the close of a shutdown, [`frame_guard`] refuses
-//! oversized frames from their header;
-//! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates.
+//! oversized frames from their header; [`resume`] replays what a reconnecting client missed;
+//! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates;
+//! [`tokens`] closes the session when its token expires and takes fresh ones.
 //!
-//! Imports `feed`, `access` (token buckets), `metrics`, `protocol` and `settings`.
+//! Imports `feed`, `access` (token buckets, tokens, entitlements), `metrics`, `protocol` and
+//! `settings`.
 
 pub(crate) mod body;
 pub(crate) mod deflate;
@@ -25,6 +27,7 @@ pub(crate) mod inbound;
 pub(crate) mod outbound;
 pub(crate) mod resume;
 pub(crate) mod subscription;
+mod tokens;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,13 +40,15 @@ use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::auth::Auth;
+use crate::access::entitlements::Entitlements;
 use crate::access::rate::{Decision, MessageRate, Rate};
 use crate::feed::{FeedHandle, FeedStatus, Snapshot, Watcher};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::history::Interval;
 use crate::protocol::{
     ClientMessage, ErrorCode, Liveness, PROTOCOL_VERSION, Request, ServerMessage,
-    WELCOME_SYMBOLS_MAX, parse_since,
+    WELCOME_SYMBOLS_MAX, close, parse_since,
 };
 use crate::session::body::{Gone, Outlet};
 use crate::session::deflate::Inflater;
@@ -57,16 +62,18 @@ use crate::session::subscription::Subscription;
 use crate::settings::WsSettings;
 
 /// Close code for a client silent past the idle timeout (private-use range, like HTTP 408).
-pub const CLOSE_IDLE: u16 = 4408;
+pub const CLOSE_IDLE: u16 = crate::protocol::close::IDLE;
 /// With the `fault-injection` feature (tests only), this request makes its session panic.
 #[cfg(feature = "fault-injection")]
 pub const FAULT_PANIC: &str = "fault-injection: panic";
 /// The Close reason for a client that keeps sending past its message rate (1008).
 const RATE_LIMIT_REASON: &str = "rate limit";
-/// The most frames one client request is answered with (two `error`s, `subscribed`,
-/// `snapshot`): room for them is made before the request is processed. A resume adds its
-/// replayed frames on top, at most `history.max_resume_quotes / REPLAY_FRAME_QUOTES`.
-const FRAMES_PER_REQUEST: usize = 4;
+/// The most frames one client request is answered with (`error` for unknown symbols, `error`
+/// for forbidden ones, `error` for a resume's bad `since` entries, `subscribed`, `snapshot`; or
+/// for `auth`: `error`, `subscribed`, `authenticated`): room for them is made before the
+/// request is processed. A resume adds its replayed frames on top, at most
+/// `history.max_resume_quotes / REPLAY_FRAME_QUOTES`.
+const FRAMES_PER_REQUEST: usize = 5;
 
 /// What every session shares.
 #[derive(Clone)]
@@ -79,6 +86,21 @@ pub struct SessionContext {
     /// When, after `shutdown`, each session closes.
     pub drain: Drain,
     pub metrics: Arc<Metrics>,
+    /// Checks the tokens sessions are opened with and those they send with `auth`.
+    pub auth: Auth,
+    /// The delayed tiers (`auth.delayed_tiers_ms`): feeds that replay `feed` later.
+    pub delayed: Arc<[FeedHandle]>,
+}
+
+impl SessionContext {
+    /// The feed of the tier `delay_ms` names: the live one for 0. Auth refuses delays that are
+    /// not served, so an unknown one (never granted) falls back to live.
+    pub fn feed_for(&self, delay_ms: u64) -> &FeedHandle {
+        self.delayed
+            .iter()
+            .find(|f| f.delay_ms() == delay_ms)
+            .unwrap_or(&self.feed)
+    }
 }
 
 /// Who this session is talking to and what it asked for when it connected.
@@ -89,6 +111,8 @@ pub struct SessionParams {
     pub initial_symbols: Vec<String>,
     /// permessage-deflate, if agreed, and the frame guard's marks of compressed messages.
     pub deflate: Option<(Deflate, Marks)>,
+    /// What the upgrade's token grants.
+    pub entitlements: Entitlements,
 }
 
 /// How the loop ended, and so what the close handshake looks like.
@@ -116,6 +140,8 @@ struct Session {
     message_rate: MessageRate,
     /// The `id` of the request being answered: every reply to it carries it.
     replying_to: Option<serde_json::Value>,
+    /// What the session's token grants; replaced by a fresh token (`tokens`).
+    entitlements: Entitlements,
 }
 
 /// Puts the session behind `response` (actix-ws's 101): the response's body becomes the
@@ -126,6 +152,9 @@ pub fn start(
     response: HttpResponse,
     frames: MessageStream,
 ) -> (HttpResponse, impl Future<Output = ()>) {
+    // A delayed tier's session is served from its feed, like any other.
+    let mut ctx = ctx;
+    ctx.feed = ctx.feed_for(params.entitlements.delay_ms).clone();
     let out = Outlet::new(
         Subscription::new(ctx.feed.universe().len()),
         ctx.feed.clone(),
@@ -155,9 +184,10 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
         reported: SessionCounts::default(),
         message_rate,
         replying_to: None,
+        entitlements: params.entitlements,
     };
     let metrics = Arc::clone(&session.ctx.metrics);
-    let open = metrics.session_opened();
+    let open = metrics.session_opened(session.entitlements.tier().label());
     tracing::info!(session = %session.id, peer = %params.peer, "session opened");
     let end = match session
         .serve(frames, params.initial_symbols, params.deflate)
@@ -179,6 +209,9 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
         End::Slow => metrics.slow_client_closes.inc(),
         End::Close(ref r) if r.code == CloseCode::Other(CLOSE_IDLE) => metrics.idle_closes.inc(),
         End::RateLimited => metrics.rate_limit_closes.inc(),
+        End::Close(ref r) if r.code == CloseCode::Other(close::TOKEN_EXPIRED) => {
+            metrics.token_expiry_closes.inc()
+        }
         _ => 0,
     };
     metrics.record(&state.counts, &mut session.reported);
@@ -244,10 +277,11 @@ impl Session {
         // Armed once shutdown begins: this session's moment in the drain window.
         let drained = sleep_until(Instant::now());
         let mut draining = false;
+        let expiry = sleep_until(self.token_deadline());
         // After the server itself stalled, a client is not blamed for what it could not read
         // meanwhile: its stall counts from the resume at the earliest.
         let mut forgiven = Instant::now();
-        tokio::pin!(beat, stall, cancelled, drained);
+        tokio::pin!(beat, stall, cancelled, drained, expiry);
         loop {
             tokio::select! {
                 item = frames.recv() => {
@@ -255,6 +289,10 @@ impl Session {
                     heartbeat.seen(Instant::now());
                     if let Some(inbound) = reassembly.accept(item) {
                         self.on_inbound(inbound).await?;
+                        // An `auth` may have moved it.
+                        if expiry.deadline() != self.token_deadline() {
+                            expiry.as_mut().reset(self.token_deadline());
+                        }
                     }
                 }
                 () = &mut beat => {
@@ -297,6 +335,7 @@ impl Session {
                     drained.as_mut().reset(Instant::now() + after);
                 }
                 () = &mut drained, if draining => return Err(away()),
+                () = &mut expiry => return Err(self.on_token_expired()),
             }
         }
     }
@@ -365,6 +404,7 @@ impl Session {
                 interval,
                 limit,
             } => self.history(symbol, interval, limit),
+            ClientMessage::Auth { token } => self.on_auth(&token),
         }
         self.replying_to = None;
     }
@@ -375,6 +415,9 @@ impl Session {
         let Some(id) = feed.universe().lookup(&symbol) else {
             return self.report_unknown(vec![symbol]);
         };
+        if !self.entitlements.symbols.allows(&symbol) {
+            return self.report_forbidden(vec![symbol]);
+        }
         let kept = feed.history().limits().intervals.of(interval);
         let limit = match limit {
             None => kept,
@@ -440,8 +483,9 @@ impl Session {
         };
         let feed = self.ctx.feed.clone();
         let universe = feed.universe();
-        let resolved = universe.resolve(names);
+        let resolved = self.entitlements.symbols.resolve(universe, names);
         self.report_unknown(resolved.unknown);
+        self.report_forbidden(resolved.forbidden);
         let mut state = self.out.state();
         let mut new: Vec<_> = resolved
             .ids
@@ -549,6 +593,8 @@ impl Session {
             idle_timeout_ms: self.ctx.ws.idle_timeout_ms.ms(),
             node: self.ctx.node.to_string(),
             history: Some(self.ctx.feed.history().limits().clone()),
+            expires_at: self.entitlements.expires_at_ms(),
+            delay_ms: Some(self.ctx.feed.delay_ms()).filter(|&d| d > 0),
         };
         self.send(welcome);
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 pub use load::{SettingsError, Sources};
-pub use types::{AllowedOrigin, Millis, Network, Origin, PublicHost, Secret};
+pub use types::{AllowedOrigin, Millis, Network, Origin, OriginPattern, PublicHost, Secret};
 
 /// The shortest token `auth.tokens` accepts: guessing must stay out of reach.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -30,6 +30,7 @@ pub const MIN_TOKEN_LEN: usize = 16;
 /// past before it is armed, and then never fires.
 pub const MIN_HANDSHAKE_TIMEOUT_MS: u64 = 1000;
 /// The shortest `auth.hmac_secret`: 32 characters, as many bytes as the HMAC-SHA256 output.
+/// A key read from `auth.hmac_secret_file` is held to it when it is loaded.
 pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
@@ -252,6 +253,15 @@ pub struct HistorySettings {
     pub generate_past: bool,
 }
 
+/// Every delayed tier runs behind by more than nothing.
+fn delayed_tiers(tiers: &[Millis]) -> Result<(), ValidationError> {
+    if tiers.iter().any(|t| t.ms() == 0) {
+        return Err(ValidationError::new("delayed_tiers")
+            .with_message("a delayed tier of 0 ms is the live feed: leave it out".into()));
+    }
+    Ok(())
+}
+
 /// `ws.compression`: whether and how server messages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,15 +271,53 @@ pub enum Compression {
     PerConnection,
 }
 
-/// Optional token auth for `/ws` and `/api/*`.
+/// Optional token auth for `/ws` and `/api/*`: static tokens and JWTs (`access::jwt`).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Accepted tokens; empty (and no `hmac_secret`) turns auth off.
+    /// Accepted static tokens, each good for every symbol; empty (and no JWT key) turns auth off.
     pub tokens: Vec<Secret>,
-    /// The key of signed, expiring tokens (`ticker token` mints them); absent = none accepted.
+    /// The HS256 key of JWTs (`ticker token` mints them); absent = no HS256 tokens.
     #[validate(custom(function = "long_secret"))]
     pub hmac_secret: Option<Secret>,
+    /// A file holding the HS256 key instead (surrounding white space ignored); re-read on SIGHUP.
+    pub hmac_secret_file: Option<PathBuf>,
+    /// A PEM public key (RSA, EC P-256 or Ed25519) for RS256, ES256 or EdDSA JWTs; re-read on SIGHUP.
+    pub public_key_file: Option<PathBuf>,
+    /// A JWKS file (`{"keys":[…]}`) of public keys, chosen by the token's `kid`; re-read on SIGHUP.
+    pub jwks_file: Option<PathBuf>,
+    /// Accepted `aud` values; a JWT must name one of them. Empty: `aud` is not checked.
+    pub audience: Vec<String>,
+    /// Accepted `iss` values; a JWT must carry one of them. Empty: `iss` is not checked.
+    pub issuer: Vec<String>,
+    /// Clock skew forgiven on `exp`, `nbf` and `iat`, in seconds (JWT times are whole seconds).
+    #[validate(range(max = 300))]
+    pub leeway_secs: u64,
+    /// How a browser's upgrade with a token problem is refused: `http` (401/403 before the
+    /// upgrade, which a page cannot read) or `close` (101, then a Close with a 40xx code).
+    pub browser_refusal: BrowserRefusal,
+    /// The delayed tiers served, by delay: a JWT whose `delay_ms` claim is one of them gets that
+    /// tier, any other delay is refused. Empty: live only.
+    #[validate(custom(function = "delayed_tiers"))]
+    pub delayed_tiers_ms: Vec<Millis>,
+}
+
+/// `auth.browser_refusal`: how an upgrade from a browser (it sends `Origin`) is refused for its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrowserRefusal {
+    Http,
+    Close,
+}
+
+impl AuthSettings {
+    /// Whether any JWT key is configured.
+    pub fn has_jwt_keys(&self) -> bool {
+        self.hmac_secret.is_some()
+            || self.hmac_secret_file.is_some()
+            || self.public_key_file.is_some()
+            || self.jwks_file.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
@@ -338,6 +386,17 @@ impl Settings {
                 "must be positive when server.connect_rate_per_ip is set",
             );
         }
+        if let Some(longest) = s.auth.delayed_tiers_ms.iter().map(|t| t.ms()).max() {
+            // A symbol moves at most once a tick: the ring must hold that many updates.
+            let needed = longest.div_ceil(s.feed.tick_interval_ms.ms().max(1));
+            if (s.history.resume_updates as u64) < needed {
+                let reason = format!(
+                    "must be at least {needed} to serve the delayed tier of {longest} ms (its updates \
+                     are replayed from the history: the delay divided by feed.tick_interval_ms)"
+                );
+                return fail("history.resume_updates", &reason);
+            }
+        }
         let mut seen = HashSet::new();
         for (i, sym) in s.feed.symbols.iter().enumerate() {
             if !seen.insert(sym.symbol.as_str()) {
@@ -378,6 +437,12 @@ impl Settings {
             return fail(
                 "nats.reconnect_max_ms",
                 "must be at least nats.reconnect_min_ms",
+            );
+        }
+        if s.auth.hmac_secret.is_some() && s.auth.hmac_secret_file.is_some() {
+            return fail(
+                "auth.hmac_secret_file",
+                "use one of auth.hmac_secret and auth.hmac_secret_file",
             );
         }
         for (i, token) in s.auth.tokens.iter().enumerate() {

@@ -214,11 +214,59 @@ impl Serialize for PublicHost {
     }
 }
 
-/// An entry of `server.allowed_origins`: `"*"` or an origin.
+/// An entry of `server.allowed_origins`: `"*"`, an origin, or a subdomain pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedOrigin {
     Any,
     Origin(Origin),
+    Pattern(OriginPattern),
+}
+
+/// `https://*.example.com[:port]`: every subdomain of `example.com`, at any depth, with this
+/// scheme and port; not `example.com` itself (list it as well to allow it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPattern {
+    pub scheme: String,
+    /// `.example.com`: what a matching host ends with.
+    pub suffix: String,
+    pub port: u16,
+}
+
+impl OriginPattern {
+    /// Parses `https://*.example.com`; `None` for anything else (a bare `*.`, a `*` elsewhere).
+    pub fn parse(entry: &str) -> Option<Self> {
+        let entry = entry.trim().trim_end_matches('/').to_ascii_lowercase();
+        let (scheme, rest) = entry.split_once("://")?;
+        let parent = rest.strip_prefix("*.")?;
+        // The rest must be an origin of its own, with at least two labels: `*.com` is too wide.
+        let origin = Origin::parse(&format!("{scheme}://{parent}"))?;
+        if origin.host.contains('*') || !origin.host.contains('.') || origin.host.contains(':') {
+            return None;
+        }
+        Some(Self {
+            scheme: origin.scheme,
+            suffix: format!(".{}", origin.host),
+            port: origin.port,
+        })
+    }
+
+    pub fn matches(&self, origin: &Origin) -> bool {
+        origin.scheme == self.scheme
+            && origin.port == self.port
+            && origin.host.len() > self.suffix.len()
+            && origin.host.ends_with(&self.suffix)
+    }
+}
+
+impl AllowedOrigin {
+    /// Whether a page of `origin` is allowed by this entry.
+    pub fn allows(&self, origin: &Origin) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Origin(allowed) => allowed == origin,
+            Self::Pattern(pattern) => pattern.matches(origin),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for AllowedOrigin {
@@ -227,9 +275,15 @@ impl<'de> Deserialize<'de> for AllowedOrigin {
         if entry.trim() == "*" {
             return Ok(Self::Any);
         }
-        Origin::parse(&entry).map(Self::Origin).ok_or_else(|| {
+        let parsed = if entry.contains('*') {
+            OriginPattern::parse(&entry).map(Self::Pattern)
+        } else {
+            Origin::parse(&entry).map(Self::Origin)
+        };
+        parsed.ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "must be \"*\" or an origin such as https://example.com or http://localhost:3000, not {entry:?}"
+                "must be \"*\", an origin such as https://example.com or http://localhost:3000, \
+                 or a subdomain pattern such as https://*.example.com, not {entry:?}"
             ))
         })
     }
@@ -240,6 +294,9 @@ impl Serialize for AllowedOrigin {
         match self {
             Self::Any => serializer.serialize_str("*"),
             Self::Origin(origin) => serializer.collect_str(origin),
+            Self::Pattern(p) => {
+                serializer.collect_str(&format_args!("{}://*{}:{}", p.scheme, p.suffix, p.port))
+            }
         }
     }
 }
@@ -267,6 +324,32 @@ mod tests {
             "http://u@a",
         ] {
             assert!(Origin::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// `https://*.example.com` matches subdomains at any depth with its scheme and port, and
+    /// nothing else; patterns too wide or malformed do not parse.
+    #[test]
+    fn origin_patterns() {
+        let p = OriginPattern::parse("https://*.Example.com/").unwrap();
+        let o = |s: &str| Origin::parse(s).unwrap();
+        assert!(p.matches(&o("https://app.example.com")));
+        assert!(p.matches(&o("https://a.b.example.com:443")));
+        assert!(!p.matches(&o("https://example.com")));
+        assert!(!p.matches(&o("http://app.example.com")));
+        assert!(!p.matches(&o("https://app.example.com:8443")));
+        assert!(!p.matches(&o("https://evilexample.com")));
+        assert!(!p.matches(&o("https://app.example.com.evil.net")));
+        let with_port = OriginPattern::parse("http://*.local.test:3000").unwrap();
+        assert!(with_port.matches(&o("http://x.local.test:3000")));
+        for bad in [
+            "https://*.com",
+            "https://*",
+            "https://a.*.com",
+            "*.example.com",
+            "ftp://*.a.b",
+        ] {
+            assert!(OriginPattern::parse(bad).is_none(), "{bad}");
         }
     }
 

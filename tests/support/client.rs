@@ -70,7 +70,7 @@ pub enum Event {
 }
 
 impl Client {
-    pub(super) fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+    pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self { ws, pings: 0 }
     }
 

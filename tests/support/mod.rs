@@ -8,6 +8,7 @@
 //! - `link.rs`: a TCP relay whose connections a test cuts, as a network outage would;
 //! - `raw.rs`: a raw-frame client for what a library will not do (stay silent, bad frames);
 //! - `metrics.rs`: reading the Prometheus exposition;
+//! - `jwt.rs`: key pairs (made by `openssl`), JWKS files and tokens, good and bad;
 //! - `cluster.rs`: `nats-server`, a publisher and edges, as `docker-compose.yml` runs them.
 //! - `prereq.rs`: tests that need a browser or a broker: ignored with the reason when it is
 //!   missing, failed under CI.
@@ -17,6 +18,7 @@ pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod jwt;
 pub mod link;
 pub mod metrics;
 pub mod prereq;

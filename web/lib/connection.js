@@ -2,7 +2,9 @@
 // exponential backoff and full jitter, detects a silent connection with application pings,
 // and waits for the browser to come back online. There is never more than one socket. A server
 // that shuts down says when it will close the session (`draining`); the reconnect then waits for
-// that moment plus jitter instead of the backoff.
+// that moment plus jitter instead of the backoff. A close code that says "do not retry" (a token
+// problem, a protocol error) stops it instead: state "signed-out" or "stopped", with the
+// server's reason in `stopped`.
 
 import { withToken } from "./token.js";
 
@@ -23,6 +25,20 @@ export function socketUrl() {
   return withToken(`${scheme}//${location.host}${path}`);
 }
 
+/** Close codes of token problems (docs/protocol.md): the page must sign in again. */
+const SIGN_IN_CODES = new Set([4001, 4002, 4003, 4004]);
+
+/**
+ * What the server's close `code` tells a client to do (docs/protocol.md, Close codes):
+ * "no" (do not retry), "now" (reconnect at once) or "backoff".
+ */
+export function reconnectAdvice(code) {
+  if (code === 1000 || [1002, 1003, 1007, 1009].includes(code)) return "no";
+  if (code >= 4000 && code <= 4099) return "no";
+  if (code >= 4100 && code <= 4199) return "now";
+  return "backoff";
+}
+
 /** Full jitter: a random wait below the capped exponential delay of `attempt` (from 1). */
 export function backoffDelay(attempt) {
   const ceiling = Math.min(BACKOFF.capMs, BACKOFF.baseMs * BACKOFF.factor ** (attempt - 1));
@@ -34,6 +50,8 @@ export class Connection {
   lastMessageAt = 0;
   state = "connecting";
   attempt = 0;
+  /** Why the server closed for good: `{ code, reason }`, while the state is signed-out or stopped. */
+  stopped = null;
 
   #url;
   #onMessage;
@@ -90,11 +108,12 @@ export class Connection {
 
   #open() {
     this.#discardSocket();
+    this.stopped = null;
     this.#setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.#url, PROTOCOL);
     // `error` is always followed by `close`, so `close` alone drives reconnection.
     ws.onmessage = (event) => this.#receive(event.data);
-    ws.onclose = () => this.#reconnect();
+    ws.onclose = (event) => this.#closed(event);
     this.#ws = ws;
     this.#openedAt = Date.now();
     this.#armWatchdog();
@@ -141,7 +160,20 @@ export class Connection {
     this.#watchdogTimer = setTimeout(() => this.#armWatchdog(), left);
   }
 
-  #reconnect() {
+  /** The server closed (or the connection broke): reconnect as the close code says. */
+  #closed(event) {
+    const advice = reconnectAdvice(event.code);
+    if (advice === "no") {
+      this.#discardSocket();
+      this.stopped = { code: event.code, reason: event.reason };
+      this.#setState(SIGN_IN_CODES.has(event.code) ? "signed-out" : "stopped");
+      return;
+    }
+    if (advice === "now") this.attempt = 0;
+    this.#reconnect(advice === "now" ? 0 : undefined);
+  }
+
+  #reconnect(delayMs) {
     this.#discardSocket();
     if (!navigator.onLine) {
       this.#goOffline();
@@ -153,7 +185,7 @@ export class Connection {
     // reach another node (the draining one refuses new sessions).
     const delay = this.#reconnectAt
       ? Math.max(0, this.#reconnectAt - Date.now()) + Math.random() * DRAIN_JITTER_MS
-      : backoffDelay(this.attempt);
+      : (delayMs ?? backoffDelay(this.attempt));
     this.#reconnectAt = 0;
     this.#reconnectTimer = setTimeout(() => this.#open(), delay);
   }
@@ -178,6 +210,6 @@ export class Connection {
 
   #setState(state) {
     this.state = state;
-    this.#onState(state, this.attempt);
+    this.#onState(state, this.attempt, this.stopped);
   }
 }

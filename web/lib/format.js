@@ -26,9 +26,23 @@ export function bytes(n) {
   return `${(n / 1e6).toFixed(2)} MB`;
 }
 
-/** The connection state as shown to people, e.g. "reconnecting (attempt 3)". */
-export const connectionLabel = (state, attempt) =>
-  state === "reconnecting" ? `reconnecting (attempt ${attempt})` : state;
+/**
+ * The connection state as shown to people, e.g. "reconnecting (attempt 3)"; for a connection
+ * the server closed for good, what to do about it and the server's reason.
+ */
+export function connectionLabel(state, attempt, stopped) {
+  const why = stopped?.reason ? `: ${stopped.reason}` : "";
+  switch (state) {
+    case "reconnecting":
+      return `reconnecting (attempt ${attempt})`;
+    case "signed-out":
+      return `sign in again${why}`;
+    case "stopped":
+      return `disconnected${why}; reload to retry`;
+    default:
+      return state;
+  }
+}
 
 /** Shows a figure: `text` for people, the raw number in `data-value`; "—" while there is none. */
 export function showFigure(element, value, text) {

@@ -5,14 +5,14 @@ import { percentile } from "./stats.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-let connection = { state: "connecting", attempt: 0 };
+let connection = { state: "connecting", attempt: 0, stopped: null };
 /** Unix ms since which the server's feed is stale (a cluster edge lost its broker), 0 if live. */
 let staleSince = 0;
 /** How the last reconnect resumed: "" (not a resume), "recovered", or "gap" (with its symbols). */
 let resume = { outcome: "", lost: [] };
 
-export function showConnectionState(state, attempt) {
-  connection = { state, attempt };
+export function showConnectionState(state, attempt, stopped = null) {
+  connection = { state, attempt, stopped };
   // A new session tells us again, right after its welcome, if its feed is stale.
   if (state !== "live") staleSince = 0;
   render();
@@ -37,7 +37,7 @@ function render() {
   status.dataset.state = state;
   status.textContent = stale
     ? `feed stale since ${clockTime(staleSince)}`
-    : connectionLabel(connection.state, connection.attempt);
+    : connectionLabel(connection.state, connection.attempt, connection.stopped);
   const gap = connection.state === "live" && resume.outcome === "gap";
   if (gap) {
     const more = resume.lost.length > 3 ? ` +${resume.lost.length - 3}` : "";
