@@ -945,18 +945,15 @@ async fn dashboard_asks_to_sign_in_and_does_not_retry() {
     assert_eq!(browser.state().await, "signed-out");
     assert_eq!(refusals("missing").await, refused, "no retry loop");
 
-    // A bad token through the same connection module: 4002, no retry.
+    // A bad token through the same client package: 4002, no retry.
     let url = app.ws_url("/ws?token=not-a-valid-token");
     browser
         .js(&format!(
-            r#"import("/lib/connection.js").then(({{ Connection }}) => {{
+            r#"import("/client/index.js").then(({{ TickerClient }}) => {{
                 window.probe = {{ states: [] }};
-                const c = new Connection({{
-                    url: "{url}",
-                    onMessage: () => {{}},
-                    onState: (state, attempt, stopped) =>
-                        window.probe.states.push({{ state, code: stopped?.code ?? null }}),
-                }});
+                const c = new TickerClient({{ url: "{url}", poll: false }});
+                c.on("state", ({{ state, stopped }}) =>
+                    window.probe.states.push({{ state, code: stopped?.code ?? null }}));
                 c.start();
             }}); return true;"#
         ))
@@ -977,7 +974,7 @@ async fn dashboard_asks_to_sign_in_and_does_not_retry() {
     );
     let advice = browser
         .js(
-            r#"return import("/lib/connection.js").then(({ reconnectAdvice }) =>
+            r#"return import("/client/index.js").then(({ reconnectAdvice }) =>
                 [4001, 4004, 1002, 1001, 1006, 1008, 4408, 4100].map(reconnectAdvice))"#,
         )
         .await;

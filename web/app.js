@@ -1,14 +1,13 @@
-// The dashboard: wires the live connection to the board, the chart of the selected symbol,
-// the symbol picker and the header figures. Charts start from the server's history and stay
-// continuous across reconnects (each new session resumes from the last seq seen).
+// The dashboard: wires the live connection (the client package, `lib/ticker.js`) to the board,
+// the chart of the selected symbol, the symbol picker and the header figures. Charts start from
+// the server's history and stay continuous across reconnects: the client resumes every session
+// from the last seq seen and says which symbols it could not recover.
 
 import { BarBook, fetchBars } from "./lib/bars.js";
 import { bindViewToggles, loadView } from "./lib/chart-view.js";
-import { Connection, socketUrl } from "./lib/connection.js";
 import { direction, percent, price } from "./lib/format.js";
 import { PriceChart } from "./lib/price-chart.js";
 import { QuoteTable } from "./lib/quote-table.js";
-import { ResumeTracker } from "./lib/resume.js";
 import { RollingWindow } from "./lib/stats.js";
 import {
   showConnectionState,
@@ -18,6 +17,7 @@ import {
   showThroughput,
 } from "./lib/status-bar.js";
 import { loadSymbols, saveSymbols } from "./lib/symbol-store.js";
+import { connect } from "./lib/ticker.js";
 import { accessToken, saveToken, withToken } from "./lib/token.js";
 
 const RATE_SPAN_MS = 5_000;
@@ -46,12 +46,8 @@ let noticeTimer = 0;
 let barLimits = {};
 /** `symbol/interval` of the history requests in flight. */
 const loading = new Set();
-/** Set from a resume's subscribe until the pong that follows its replay: those are not live. */
-let replaying = false;
-let resumes = 0;
 
 const bars = new BarBook();
-const resume = new ResumeTracker();
 const view = loadView();
 const rate = new RollingWindow(RATE_SPAN_MS);
 const latency = new RollingWindow(LATENCY_SPAN_MS);
@@ -70,43 +66,25 @@ const chart = new PriceChart($("#chart"), {
   up: cssColor("--up"),
   down: cssColor("--down"),
 });
-const connection = new Connection({
-  url: socketUrl(),
-  onMessage: handle,
-  onState: showConnectionState,
+const connection = connect({ symbols });
+connection.on("state", ({ state, attempt, stopped }) =>
+  showConnectionState(state, attempt, stopped),
+);
+connection.on("welcome", welcomed);
+connection.on("resumed", ({ lost }) => resumed(lost));
+connection.on("snapshot", (quotes) => receive(quotes, false));
+connection.on("quotes", (quotes, { source }) => {
+  // Replayed updates are not live: they count neither for the rate nor for the latency.
+  const live = source === "live";
+  if (live) rate.add(quotes.length);
+  receive(quotes, live);
+});
+connection.on("status", showFeedStatus);
+connection.on("error", (error) => {
+  if (error.reply) refused(error.reply);
 });
 
-function handle(message) {
-  switch (message.type) {
-    case "welcome":
-      welcomed(message);
-      break;
-    case "subscribed":
-      resumed(message);
-      break;
-    case "snapshot":
-      receive(message.quotes, false);
-      break;
-    case "quotes":
-      if (!replaying) rate.add(message.quotes.length);
-      receive(message.quotes, !replaying);
-      break;
-    case "pong":
-      if (message.id === "replayed") replaying = false;
-      break;
-    case "status":
-      showFeedStatus(message);
-      break;
-    case "error":
-      refused(message);
-      break;
-  }
-}
-
-/**
- * A new session starts with no subscription: subscribe to what the page remembers, resuming
- * every symbol from the last update this page has, so the server replays what it missed.
- */
+/** A new session: the client resubscribes (resuming) by itself; the page reloads what failed. */
 function welcomed(welcome) {
   // For the curious and for tests: what the browser and the server agreed on (compression).
   document.body.dataset.extensions = connection.extensions;
@@ -116,13 +94,6 @@ function welcomed(welcome) {
     if (stillKnown.length !== symbols.length) setSymbols(stillKnown);
   }
   barLimits = welcome.history?.intervals ?? {};
-  replaying = false;
-  if (symbols.length) {
-    const request = resume.subscribe(symbols, `resume-${++resumes}`);
-    connection.send(request);
-    // Replies come in order: the replayed updates arrive before this ping's pong.
-    replaying = Boolean(request.since) && connection.send({ op: "ping", id: "replayed" });
-  }
   fillPicker();
   if (!names.size) loadNames();
   // Whatever could not be loaded before (server unreachable) is loaded now.
@@ -131,9 +102,7 @@ function welcomed(welcome) {
 }
 
 /** The answer to a resume: symbols not recovered have a hole, which their history fills. */
-function resumed(subscribed) {
-  const lost = resume.subscribed(subscribed);
-  if (lost === undefined) return;
+function resumed(lost) {
   showResume(lost);
   for (const symbol of lost) {
     for (const interval of ["1s", "1m"]) {
@@ -153,9 +122,8 @@ function refused(error) {
 function receive(quotes, live) {
   for (const quote of quotes) {
     // Updates of a removed symbol can still arrive until the server acknowledges the removal.
+    // (The client hands over every update once: a snapshot repeating the last state is not.)
     if (!symbols.includes(quote.symbol)) continue;
-    // A snapshot may repeat the state this page has: fold every update into the bars once.
-    if (!resume.accept(quote)) continue;
     bars.add(quote);
     latest.set(quote.symbol, quote);
     pending.set(quote.symbol, { quote, live });
@@ -187,7 +155,7 @@ function showSelected() {
   $("#chart-span").textContent = view.interval === "1s" ? "last 5 minutes" : "last 24 hours";
   chart.show(selected ? bars.series(selected, view.interval) : null, view.interval, view.style);
   // For tests and the curious: updates of this symbol that never reached the page.
-  $("#chart").dataset.missed = selected ? String(resume.missed(selected)) : "0";
+  $("#chart").dataset.missed = selected ? String(connection.missed(selected)) : "0";
 }
 
 /** A row's sparkline: the closes of the 1 s bars. */
@@ -249,8 +217,8 @@ function addSymbol(typed) {
   $("#notice").textContent = "";
   if (!symbols.includes(symbol)) {
     setSymbols([...symbols, symbol]);
-    // While disconnected the next welcome subscribes to it.
-    connection.send({ op: "subscribe", symbols: [symbol] });
+    // While disconnected the next session subscribes to it; refusals come as `error` events.
+    connection.subscribe([symbol]).catch(() => {});
     loadBars(symbol, "1s");
   }
   select(symbol);
@@ -258,9 +226,8 @@ function addSymbol(typed) {
 
 function removeSymbol(symbol) {
   setSymbols(symbols.filter((s) => s !== symbol));
-  connection.send({ op: "unsubscribe", symbols: [symbol] });
+  connection.unsubscribe([symbol]).catch(() => {});
   bars.delete(symbol);
-  resume.forget(symbol);
   latest.delete(symbol);
   pending.delete(symbol);
 }

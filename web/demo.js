@@ -2,13 +2,13 @@
 // the polling panel by GET /api/quotes every N ms. The WebSocket also records when every update
 // happened, so the polling panel's staleness counts from the first update it failed to show.
 
-import { Connection, socketUrl } from "./lib/connection.js";
-import { withToken } from "./lib/token.js";
 import { DemoPanel } from "./lib/demo-panel.js";
 import { connectionLabel } from "./lib/format.js";
 import { Poller } from "./lib/poller.js";
 import { SeqHistory } from "./lib/seq-history.js";
 import { DEFAULT_SYMBOLS } from "./lib/symbol-store.js";
+import { connect } from "./lib/ticker.js";
+import { withToken } from "./lib/token.js";
 import { drainTransferredBytes, frameBytes } from "./lib/traffic.js";
 
 const QUOTES_PATH = "/api/quotes";
@@ -36,22 +36,20 @@ const poll = new DemoPanel($("#poll-panel"), symbols, rowTemplate, (quote, shown
   return skipped ?? quote.ts;
 });
 
-const connection = new Connection({
-  url: socketUrl(),
-  onState: (state, attempt, stopped) => push.setNote(connectionLabel(state, attempt, stopped)),
-  onFrame: (direction, text) => (push.bytes += frameBytes(direction, text)),
-  onMessage: (message) => {
-    if (message.type === "welcome") {
-      push.requests += 1; // the upgrade request
-      connection.send({ op: "subscribe", symbols });
-    } else if (message.type === "quotes" || message.type === "snapshot") {
-      for (const quote of message.quotes) {
-        history.record(quote);
-        push.show(quote);
-      }
-    }
-  },
-});
+const connection = connect({ symbols });
+connection.on("state", ({ state, attempt, stopped }) =>
+  push.setNote(connectionLabel(state, attempt, stopped)),
+);
+connection.on("frame", (direction, text) => (push.bytes += frameBytes(direction, text)));
+connection.on("welcome", () => (push.requests += 1)); // the upgrade request
+const showPushed = (quotes) => {
+  for (const quote of quotes) {
+    history.record(quote);
+    push.show(quote);
+  }
+};
+connection.on("snapshot", showPushed);
+connection.on("quotes", showPushed);
 
 const intervalInput = $("#poll-interval");
 let periodMs = intervalInput.valueAsNumber;

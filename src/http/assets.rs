@@ -1,7 +1,9 @@
 //! The dashboard: the files of `web/`, compiled into the binary so it serves from any directory.
 //! `GET` and `HEAD` only: another method on a file gets 405. `Cache-Control: no-cache` with an
 //! ETag from the file's hash: a browser revalidates every file on load (a new release shows at
-//! once) and gets a bodiless 304 for what did not change.
+//! once) and gets a bodiless 304 for what did not change. The JavaScript client package's
+//! sources (`clients/js/src/`) are served under `/client/`: the dashboard imports them from
+//! there, and any page of an allowed origin can too.
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, ETag, EntityTag, HeaderValue, IfNoneMatch};
@@ -14,6 +16,21 @@ use crate::http::error::ApiError;
 #[folder = "web/"]
 struct Assets;
 
+#[derive(RustEmbed)]
+#[folder = "clients/js/src/"]
+struct ClientPackage;
+
+/// Where `/client/` starts: the package's sources, not the dashboard's.
+const CLIENT_PREFIX: &str = "client/";
+
+/// The embedded file at `path` (without the leading `/`).
+fn embedded(path: &str) -> Option<rust_embed::EmbeddedFile> {
+    match path.strip_prefix(CLIENT_PREFIX) {
+        Some(source) => ClientPackage::get(source),
+        None => Assets::get(path),
+    }
+}
+
 pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path().trim_start_matches('/');
     let path = if path.is_empty() || path.ends_with('/') {
@@ -22,9 +39,9 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         path.to_owned()
     };
     // `/demo` and the like map to `demo.html`.
-    let file = Assets::get(&path)
+    let file = embedded(&path)
         .map(|f| (f, path.clone()))
-        .or_else(|| Assets::get(&format!("{path}.html")).map(|f| (f, format!("{path}.html"))))
+        .or_else(|| embedded(&format!("{path}.html")).map(|f| (f, format!("{path}.html"))))
         .ok_or(ApiError::NotFound)?;
     let (file, name) = file;
     if !matches!(*req.method(), Method::GET | Method::HEAD) {

@@ -39,6 +39,8 @@ export function connectionLabel(state, attempt, stopped) {
       return `sign in again${why}`;
     case "stopped":
       return `disconnected${why}; reload to retry`;
+    case "polling":
+      return "polling (no WebSocket)";
     default:
       return state;
   }
