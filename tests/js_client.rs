@@ -19,6 +19,11 @@ fn main() {
             &[NODE, NPM],
             node_tests_against_the_server,
         ),
+        prereq::trial(
+            "node_tests_on_the_builtin_websocket",
+            &[NODE],
+            node_tests_on_the_builtin_websocket,
+        ),
         prereq::trial("types_check_with_tsc", &[NODE, NPM], types_check_with_tsc),
         prereq::trial(
             "npm_pack_builds_the_package",
@@ -60,9 +65,38 @@ async fn npm_install(packages: &[&str]) -> tempfile::TempDir {
 }
 
 /// Resume across drops, restart, auth codes, draining, token refresh, polling fallback and
-/// request timeouts: `node --test` on `clients/js/test/*.test.js`, all against the real binary.
+/// request timeouts: `node --test` on `clients/js/test/*.test.js`, all against the real binary,
+/// with Node's `ws` package as the WebSocket.
 async fn node_tests_against_the_server() {
     let deps = npm_install(&["ws@8"]).await;
+    let ws = deps.path().join("node_modules/ws/index.js");
+    node_tests(&[], Some(&ws)).await;
+}
+
+/// The same tests on Node's own WebSocket (the WHATWG one browsers have; behind a flag on Node
+/// 20), where this Node has one.
+async fn node_tests_on_the_builtin_websocket() {
+    for flags in [&["--experimental-websocket"][..], &[]] {
+        let probe = Command::new("node")
+            .args(flags)
+            .args([
+                "-e",
+                "process.exit(typeof WebSocket === 'function' ? 0 : 1)",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("node runs");
+        if probe.status.success() {
+            node_tests(flags, None).await;
+            return;
+        }
+    }
+    eprintln!("this node has no built-in WebSocket: only the ws package was tested");
+}
+
+/// `node [flags] --test` on every `*.test.js`, with the binary and the `ws` package (if any).
+async fn node_tests(flags: &[&str], ws_module: Option<&Path>) {
     let mut tests: Vec<PathBuf> = std::fs::read_dir(package_dir().join("test"))
         .expect("clients/js/test")
         .map(|entry| entry.expect("a directory entry").path())
@@ -71,14 +105,15 @@ async fn node_tests_against_the_server() {
     tests.sort();
     assert!(!tests.is_empty(), "node tests in clients/js/test");
     let mut node = Command::new("node");
-    node.arg("--test")
+    node.args(flags)
+        .arg("--test")
         .args(&tests)
         .env("TICKER_BIN", env!("CARGO_BIN_EXE_ticker"))
-        .env(
-            "TICKER_WS_MODULE",
-            deps.path().join("node_modules/ws/index.js"),
-        )
+        .env_remove("TICKER_WS_MODULE")
         .current_dir(package_dir());
+    if let Some(ws) = ws_module {
+        node.env("TICKER_WS_MODULE", ws);
+    }
     let out = run("node --test", &mut node, Duration::from_secs(300)).await;
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("# fail 0"), "{report}");

@@ -16,6 +16,8 @@ export const PROTOCOL = "ticker.v1";
 const DEFAULT_HEARTBEAT_MS = 5000;
 // No message of any kind for this many heartbeat intervals means the connection is dead.
 const SILENCE_LIMIT = 3;
+/** How long a close may follow an `error` before the socket is taken as closed without one. */
+const ERROR_CLOSE_GRACE_MS = 100;
 const OPEN = 1;
 const CONNECTING = 0;
 
@@ -201,9 +203,14 @@ export class TickerClient extends Emitter {
       this.#failed();
       return;
     }
-    // `error` is always followed by `close`, so `close` alone drives reconnection; the no-op
-    // keeps Node's `ws` from throwing an unhandled `error`.
-    ws.onerror = () => {};
+    // `error` is followed by `close`, which drives reconnection. Not always: Node 20's own
+    // WebSocket reports a refused handshake with `error` alone, so a socket still current a
+    // moment later is taken as closed. (A listener also keeps Node's `ws` from throwing.)
+    ws.onerror = () => {
+      setTimeout(() => {
+        if (this.#ws === ws) this.#closed({ code: 1006, reason: "" });
+      }, ERROR_CLOSE_GRACE_MS);
+    };
     ws.onmessage = (event) => this.#receive(event.data);
     ws.onclose = (event) => this.#closed(event);
     this.#ws = ws;

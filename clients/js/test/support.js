@@ -118,29 +118,33 @@ export class Relay {
       client.destroy();
       return;
     }
-    this.#sockets.add(client);
-    client.on("error", () => {});
-    client.once("close", () => this.#sockets.delete(client));
-    client.once("data", (head) => {
-      const upgrade = /^upgrade:\s*websocket/im.test(head.toString("latin1"));
-      if (upgrade && this.blockUpgrades) {
-        client.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    const upstream = net.connect(this.target, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      this.#sockets.add(socket);
+      socket.on("error", () => {});
+      socket.once("close", () => {
+        this.#sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    // Every request is looked at until one upgrades: a client may send its upgrade on a
+    // connection kept alive from plain HTTP requests (Node's fetch and WebSocket share a pool).
+    let upgraded = false;
+    client.on("data", (chunk) => {
+      if (!upgraded && /^upgrade:\s*websocket/im.test(chunk.toString("latin1"))) {
+        if (this.blockUpgrades) {
+          client.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          upstream.destroy();
+          return;
+        }
+        upgraded = true;
+      } else if (upgraded && this.mute) {
         return;
       }
-      const upstream = net.connect(this.target, "127.0.0.1");
-      this.#sockets.add(upstream);
-      upstream.on("error", () => client.destroy());
-      upstream.once("close", () => {
-        this.#sockets.delete(upstream);
-        client.destroy();
-      });
-      client.once("close", () => upstream.destroy());
-      upstream.write(head);
-      client.on("data", (chunk) => {
-        if (!(upgrade && this.mute)) upstream.write(chunk);
-      });
-      upstream.pipe(client);
+      upstream.write(chunk);
     });
+    upstream.pipe(client);
   }
 }
 
