@@ -19,6 +19,7 @@ const SILENCE_LIMIT = 3;
 /** How long a close may follow an `error` before the socket is taken as closed without one. */
 const ERROR_CLOSE_GRACE_MS = 100;
 const OPEN = 1;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const CONNECTING = 0;
 
 const DEFAULTS = {
@@ -560,7 +561,12 @@ export class TickerClient extends Emitter {
     if (!expiresAt || !this.#o.token) return;
     const left = expiresAt - Date.now();
     const margin = Math.min(this.#o.tokenRefreshMarginMs, left / 2);
-    this.#refreshTimer = setTimeout(() => this.#sendFreshToken(), Math.max(0, left - margin));
+    const delay = Math.max(0, left - margin);
+    // Timers fire at once past 2^31 - 1 ms (24.8 days): a long-lived token is looked at again then.
+    this.#refreshTimer =
+      delay > MAX_TIMER_MS
+        ? setTimeout(() => this.#scheduleRefresh(expiresAt), MAX_TIMER_MS)
+        : setTimeout(() => this.#sendFreshToken(), delay);
   }
 
   /** Before the session's token expires: a fresh one with `auth`, not a reconnect. */

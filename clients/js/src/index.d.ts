@@ -279,6 +279,11 @@ export declare class TickerClient {
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   once<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
+  /**
+   * Adds `symbols` to this client's list, kept across sessions. Settled by the server's
+   * `subscribed`; between sessions by the next session's resubscribe; while polling at once
+   * (the next poll asks for the new list). Rejected with a TickerError when refused or timed out.
+   */
   subscribe(symbols: string[], options?: RequestOptions): Promise<Subscribed>;
   unsubscribe(symbols: string[], options?: RequestOptions): Promise<Subscribed>;
   history(
