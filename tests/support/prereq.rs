@@ -81,22 +81,26 @@ where
     trial_unless_missing(name, missing, test)
 }
 
-/// The Python modules of `modules` (import names) that `python3` cannot import, for
-/// `trial_unless_missing`; all of them when there is no `python3`.
+/// What `python3` lacks of `modules` (import names), as one entry for `trial_unless_missing`:
+/// nothing when it imports them all.
 pub fn missing_python_modules(modules: &[&str], install: &str) -> Vec<String> {
-    modules
-        .iter()
-        .filter(|module| {
-            !std::process::Command::new("python3")
-                .args(["-c", &format!("import {module}")])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(|module| format!("the Python module {module} ({install})"))
-        .collect()
+    let imports = |module: &&str| {
+        std::process::Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let lacking: Vec<&str> = modules.iter().filter(|m| !imports(m)).copied().collect();
+    if lacking.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "the Python modules {} ({install})",
+        lacking.join(", ")
+    )]
 }
 
 /// One test that needs what `missing` names nothing of: ignored (outside CI) or failed (in CI)

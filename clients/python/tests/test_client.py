@@ -18,9 +18,11 @@ from recorder import Recorder
 from relay import Relay
 from ticker_client import (
     Backoff,
+    Error,
     Gap,
     NotConnected,
     Quote,
+    Quotes,
     Snapshot,
     Status,
     Subscribed,
@@ -55,6 +57,27 @@ def token(ttl_s: int) -> str:
     claims = part(json.dumps({"exp": int(time.time()) + ttl_s, "sub": "pytest"}).encode())
     signature = hmac.new(SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
     return f"{header}.{claims}.{part(signature)}"
+
+
+async def test_subscribe_and_unsubscribe_await_their_replies(server: Server) -> None:
+    """Replies come back to the request that asked; an unknown symbol is an error event while
+    the rest applies; after an unsubscribe's reply no quote of the symbol follows."""
+    async with TickerClient(server.url) as client:
+        rec = Recorder(client)
+        await rec.until(lambda: client.state == "open")
+        reply = await client.subscribe(["AAPL", "MSFT", "NOPE"])
+        assert reply is not None and reply.symbols == ["AAPL", "MSFT"]
+        assert [e.code for e in rec.of(Error)] == ["unknown_symbol"]
+        await rec.until(lambda: {"AAPL", "MSFT"} <= {q.symbol for q in rec.quotes()})
+        reply = await client.unsubscribe(["MSFT"])
+        assert reply is not None and reply.symbols == ["AAPL"]
+        after = len(rec.events)
+        await rec.until(lambda: len(rec.events) > after + 20)
+        later = [q for e in rec.after(after) if isinstance(e, Quotes) for q in e.quotes]
+        assert later and all(q.symbol == "AAPL" for q in later)
+        bars = await client.history("AAPL", "1s", limit=5)
+        assert bars.symbol == "AAPL" and 0 < len(bars.bars) <= 5
+        assert await client.ping() < 5
 
 
 async def test_resume_across_drops_loses_and_repeats_nothing(server: Server) -> None:
@@ -95,15 +118,19 @@ async def test_server_restart_on_the_same_port_reconnects_and_resubscribes(
     servers.append(first)
     async with TickerClient(first.url, symbols=["AAPL"], backoff=FAST) as client:
         rec = Recorder(client)
-        await rec.until(lambda: len(rec.quotes()) >= 50)  # this run is ahead of the next one
+        await rec.until(lambda: len(rec.quotes()) >= 50)
         first.kill()
         await rec.until(lambda: bool(rec.states("reconnecting")))
-        servers.append(Server({}, port=first.port).start())
+        # A slower feed, so the new run stays behind the seqs the client has: a resume from
+        # them is refused and answered with a snapshot (as for any client of another run).
+        slower = {"TICKER__FEED__TICK_INTERVAL_MS": "200"}
+        servers.append(Server(slower, port=first.port).start())
         await rec.until(lambda: len(rec.states("open")) == 2)
         reopened = len(rec.events)
         await rec.until(lambda: any(isinstance(e, Snapshot) for e in rec.after(reopened)))
         subscribed = [e for e in rec.after(reopened) if isinstance(e, Subscribed)]
         assert subscribed and subscribed[0].symbols == ["AAPL"]
+        assert any(g.received < g.expected for g in rec.of(Gap))  # the seq went back
         assert client.state == "open"
 
 

@@ -166,12 +166,13 @@ class TickerClient:
         if self._closed:
             return
         self._closed = True
+        ws = self._ws  # the run task lets go of it when cancelled
         if self._run_task is not None:
             self._run_task.cancel()
             await asyncio.gather(self._run_task, return_exceptions=True)
         await self._stop_polling()
-        if self._ws is not None:
-            await self._ws.close()
+        if ws is not None:
+            await ws.close()
         if self._own_http and self._http is not None:
             await self._http.aclose()
         self._end(StateChange("closed", code=1000, reason="closed by the client"))
