@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 
+import httpx
 import pytest
 from websockets.asyncio.server import serve
 
@@ -215,6 +216,13 @@ async def test_websocket_blocked_falls_back_to_polling_then_back(server: Server)
     the client is back on the WebSocket and resumes from the last polled seq."""
     relay = await Relay(server.port).start()
     relay.block_websocket = True
+    revalidated: list[bool] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        if request.url.path == "/api/quotes":
+            revalidated.append("if-none-match" in request.headers)
+
+    http = httpx.AsyncClient(event_hooks={"request": [on_request]})
     async with TickerClient(server.url, symbols=SYMBOLS) as reference:
         ref = Recorder(reference)
         async with TickerClient(
@@ -224,6 +232,7 @@ async def test_websocket_blocked_falls_back_to_polling_then_back(server: Server)
             fallback_after=2,
             poll_interval=0.1,
             ws_retry_interval=0.5,
+            http=http,
         ) as client:
             rec = Recorder(client)
             await rec.until(lambda: len(rec.quotes("poll")) >= 10)
@@ -238,7 +247,9 @@ async def test_websocket_blocked_falls_back_to_polling_then_back(server: Server)
             last = client.seqs
         await ref.until(lambda: all(reference.seqs.get(s, 0) >= last[s] for s in SYMBOLS))
     await relay.close()
+    await http.aclose()
 
+    assert revalidated[0] is False and all(revalidated[1:]), revalidated  # ETags after the first
     polled = rec.quotes("poll")
     expected = by_seq(ref.quotes())
     assert all(expected[(q.symbol, q.seq)] == q for q in polled if (q.symbol, q.seq) in expected)
