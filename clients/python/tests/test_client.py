@@ -120,6 +120,8 @@ async def test_server_restart_on_the_same_port_reconnects_and_resubscribes(
     async with TickerClient(first.url, symbols=["AAPL"], backoff=FAST) as client:
         rec = Recorder(client)
         await rec.until(lambda: len(rec.quotes()) >= 50)
+        first_run = client.welcome.run if client.welcome else None
+        assert first_run
         first.kill()
         await rec.until(lambda: bool(rec.states("reconnecting")))
         # A slower feed, so the new run stays behind the seqs the client has: a resume from
@@ -131,6 +133,8 @@ async def test_server_restart_on_the_same_port_reconnects_and_resubscribes(
         await rec.until(lambda: any(isinstance(e, Snapshot) for e in rec.after(reopened)))
         subscribed = [e for e in rec.after(reopened) if isinstance(e, Subscribed)]
         assert subscribed and subscribed[0].symbols == ["AAPL"]
+        assert not subscribed[0].recovered, "another run: no resume, a snapshot"
+        assert client.welcome and client.welcome.run not in (None, first_run)
         assert any(g.received < g.expected for g in rec.of(Gap))  # the seq went back
         assert client.state == "open"
 

@@ -136,6 +136,8 @@ class TickerClient:
         self._ids = itertools.count(1)
         self._ws: ClientConnection | None = None
         self._welcome: Welcome | None = None
+        # Whether the current session is on the run the seqs came from (`welcome.run`).
+        self._resume = True
         self._state = "connecting"
         self._closed = False
         self._drain_at: float | None = None
@@ -372,6 +374,9 @@ class TickerClient:
 
     async def _session(self, ws: ClientConnection, welcome: Welcome) -> tuple[int, str]:
         """Runs an open session until it closes; its close code and reason."""
+        previous = self._welcome
+        # Seqs of another run of the feed say nothing about this one: no resume from them.
+        self._resume = previous is None or welcome.run is None or previous.run == welcome.run
         self._ws, self._welcome, self._abandoned = ws, welcome, None
         self._set_state(StateChange("open", welcome=welcome))
         reader = asyncio.create_task(self._read(ws))
@@ -394,7 +399,7 @@ class TickerClient:
 
     async def _resubscribe(self, ws: ClientConnection) -> None:
         """Subscribes again after a connect, resuming from the last seq of each symbol."""
-        since = {s: self._seqs[s] for s in self._wanted if s in self._seqs}
+        since = {s: self._seqs[s] for s in self._wanted if s in self._seqs and self._resume}
         op: dict[str, Any] = {"op": "subscribe", "symbols": list(self._wanted)}
         if since:
             op["since"] = since

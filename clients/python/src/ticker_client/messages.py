@@ -100,6 +100,7 @@ class Welcome:
     history: HistoryLimits | None = None
     expires_at: int | None = None
     delay_ms: int | None = None
+    run: str | None = None
     type: Literal["welcome"] = "welcome"
 
     @classmethod
