@@ -122,10 +122,31 @@ async fn symbols_claim_bounds_sessions_and_polls() {
         assert_eq!(body["symbols"], json!(["AMZN"]));
     }
     assert_eq!(get("/api/quotes/MSFT").await.unwrap().status(), 200);
+    // The symbol list and its search show what the token opens, counts included.
+    let listed: Vec<Value> = get("/api/symbols").await.unwrap().json().await.unwrap();
+    let listed: Vec<&str> = listed
+        .iter()
+        .map(|s| s["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, opened);
+    let search = get("/api/symbols?q=m&limit=1000").await.unwrap();
+    let total = search.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(total, (opened.len() - 1).to_string(), "M* only, not AAPL");
+    let found: Vec<Value> = search.json().await.unwrap();
+    assert!(
+        found
+            .iter()
+            .all(|s| s["symbol"].as_str().unwrap().starts_with('M'))
+    );
+    // History too.
+    assert_eq!(get("/api/history/AMZN").await.unwrap().status(), 403);
     assert_eq!(
         app.metric(r#"ticker_auth_refusals_total{reason="forbidden_symbol"}"#)
             .await,
-        3.0
+        4.0
     );
     assert_eq!(
         app.metric(r#"ticker_sessions_open_by_tier{tier="live"}"#)

@@ -41,6 +41,15 @@ async fn fetch(
     (status, headers, body)
 }
 
+/// Whether the answer has one `Vary` header and it names `Accept-Encoding` (CORS may name
+/// more on `/api`).
+fn varies_on_encoding(headers: &HeaderMap) -> bool {
+    headers.get_all("vary").iter().count() == 1
+        && header(headers, "vary")
+            .split(',')
+            .any(|n| n.trim().eq_ignore_ascii_case("accept-encoding"))
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
@@ -84,7 +93,10 @@ async fn api_and_files_are_compressed_for_clients_that_accept_it() {
             "no-cache",
             "{path}"
         );
-        assert_eq!(header(&plain_headers, "vary"), "accept-encoding", "{path}");
+        assert!(
+            varies_on_encoding(&plain_headers),
+            "{path}: {plain_headers:?}"
+        );
         let etag = header(&plain_headers, "etag").to_owned();
         let is_quote = path.starts_with("/api/quotes");
         if is_quote || !path.starts_with("/api") {
@@ -103,12 +115,7 @@ async fn api_and_files_are_compressed_for_clients_that_accept_it() {
                 encoding,
                 "{path} {accept}"
             );
-            assert_eq!(
-                header(&headers, "vary"),
-                "accept-encoding",
-                "{path} {accept}"
-            );
-            assert_eq!(headers.get_all("vary").iter().count(), 1, "{path} {accept}");
+            assert!(varies_on_encoding(&headers), "{path} {accept}: {headers:?}");
             assert_eq!(header(&headers, "etag"), etag, "{path} {accept}");
             assert_eq!(header(&headers, "cache-control"), "no-cache", "{path}");
             assert_eq!(decode(encoding, &body), plain, "{path} {accept}");
@@ -132,11 +139,7 @@ async fn api_and_files_are_compressed_for_clients_that_accept_it() {
             assert!(body.is_empty(), "{path} {accept}: a 304 has no body");
             assert_eq!(header(&headers, "etag"), etag, "{path} {accept}");
             assert_eq!(header(&headers, "content-encoding"), "", "{path} {accept}");
-            assert_eq!(
-                header(&headers, "vary"),
-                "accept-encoding",
-                "{path} {accept}"
-            );
+            assert!(varies_on_encoding(&headers), "{path} {accept}: {headers:?}");
         }
         // A client that kept the validator without its `W/` still revalidates.
         let strong = etag.trim_start_matches("W/");

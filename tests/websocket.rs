@@ -57,8 +57,13 @@ async fn welcome_describes_session() {
             history,
             expires_at,
             delay_ms,
+            run,
         } => {
             assert_eq!(delay_ms, None, "the live tier");
+            assert!(
+                run.is_some_and(|r| !r.is_empty()),
+                "welcome names the feed's run"
+            );
             let history = history.expect("welcome says what history keeps");
             assert_eq!(
                 (history.intervals.second, history.intervals.minute),

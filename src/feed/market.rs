@@ -94,6 +94,13 @@ impl Market {
         moved
     }
 
+    /// Widens a symbol's day range (`low`, `high`) to take in a past it did not walk itself.
+    pub fn widen_range(&mut self, id: SymbolId, low: f64, high: f64) {
+        let s = &mut self.symbols[id];
+        s.low = s.low.min(low);
+        s.high = s.high.max(high);
+    }
+
     /// The current quote of one symbol.
     pub fn quote(&self, id: SymbolId) -> Quote {
         self.symbols[id].quote(self.spread_fraction)

@@ -21,14 +21,18 @@ use crate::settings::{FeedSettings, HistorySettings};
 const STEPS_PER_SECOND: u64 = 4;
 const STEPS_PER_MINUTE: u64 = 6;
 
-/// Fills `history` with a past that ends at `now` (Unix ms) at each symbol's opening price.
+/// Fills `history` with a past that ends at `now` (Unix ms) at each symbol's opening price;
+/// returns each symbol's lowest and highest price in its one-second bars: the session so far,
+/// which the dashboard's five-minute chart shows part of (the day of one-minute bars is walked
+/// at `feed.time_scale`, a hundred market days at the default, too wide for a day's range).
 pub fn generate(
     history: &History,
     feed: &FeedSettings,
     limits: &HistorySettings,
     seed: u64,
     now: u64,
-) {
+) -> Vec<(f64, f64)> {
+    let mut ranges = Vec::with_capacity(feed.symbols.len());
     let tick_secs = feed.tick_interval_ms.get().as_secs_f64().max(0.001);
     let updates_per_sec = feed.update_probability / tick_secs;
     let walk = |secs: f64| secs * feed.time_scale / TRADING_YEAR_SECS;
@@ -106,7 +110,15 @@ pub fn generate(
             .collect();
         all.extend(minute_bars);
         history.put_bars(id, Interval::Minute, &all);
+        ranges.push(
+            second_bars
+                .iter()
+                .fold((symbol.price, symbol.price), |(low, high), b| {
+                    (low.min(b.l), high.max(b.h))
+                }),
+        );
     }
+    ranges
 }
 
 /// A bar over a walked path: open and close at its ends, high and low over it, and a count

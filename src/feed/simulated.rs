@@ -33,7 +33,7 @@ pub fn spawn(
         "simulated feed starting"
     );
     let start = now_ms();
-    let market = Market::new(settings, seed, start);
+    let mut market = Market::new(settings, seed, start);
     let universe = std::sync::Arc::new(Universe::new(&settings.symbols));
     let history = std::sync::Arc::new(History::new(
         std::sync::Arc::clone(&universe),
@@ -41,7 +41,11 @@ pub fn spawn(
     ));
     if history_settings.generate_past {
         let began = std::time::Instant::now();
-        past::generate(&history, settings, history_settings, seed, start);
+        let ranges = past::generate(&history, settings, history_settings, seed, start);
+        // The day's range so far includes the past the charts show.
+        for (id, (low, high)) in ranges.into_iter().enumerate() {
+            market.widen_range(id, low, high);
+        }
         tracing::info!(
             symbols = settings.symbols.len(),
             elapsed_ms = began.elapsed().as_millis() as u64,

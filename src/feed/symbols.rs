@@ -71,10 +71,25 @@ impl Universe {
     /// it; in universe order within each. Returns how many match and the page
     /// `offset..offset + limit` of them. One pass over the universe, no allocation per symbol.
     pub fn search(&self, query: &str, offset: usize, limit: usize) -> (usize, Vec<&SymbolInfo>) {
+        self.search_among(query, offset, limit, |_| true)
+    }
+
+    /// `search` among the symbols `open` says yes to (a token's rights), so that counts and pages
+    /// are of those only.
+    pub fn search_among(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+        open: impl Fn(&str) -> bool,
+    ) -> (usize, Vec<&SymbolInfo>) {
         let upper = query.trim().to_ascii_uppercase();
         let lower = query.trim().to_lowercase();
         let mut hits: Vec<(Match, SymbolId)> = Vec::new();
         for (id, info) in self.infos.iter().enumerate() {
+            if !open(&info.symbol) {
+                continue;
+            }
             let name = &self.lower_names[id];
             let found = if info.symbol == upper {
                 Some(Match::Symbol)

@@ -20,22 +20,32 @@ pub fn compress() -> Compress {
     Compress::default()
 }
 
-/// Outside `compress()`: one `Vary: Accept-Encoding` on every answer, whether `Compress`
-/// encoded it (and added its own) or not.
+/// Outside `compress()`: one `Vary` header on every answer that names `Accept-Encoding`,
+/// whether `Compress` encoded it (and added its own) or not, with whatever else another layer
+/// (CORS: `Origin`, …) made it vary on, folded into the same header.
 pub async fn vary(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
-    let varies = headers.get_all(header::VARY).any(|value| {
-        value.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|name| name.trim().eq_ignore_ascii_case("accept-encoding"))
-        })
-    });
-    if !varies {
-        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    let mut names: Vec<String> = Vec::new();
+    for value in headers.get_all(header::VARY) {
+        for name in value.to_str().unwrap_or_default().split(',') {
+            let name = name.trim();
+            if !name.is_empty() && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(name.to_owned());
+            }
+        }
     }
+    if !names
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case("accept-encoding"))
+    {
+        names.push("accept-encoding".to_owned());
+    }
+    let folded = HeaderValue::from_str(&names.join(", "))
+        .expect("header names joined by commas are a valid header value");
+    headers.insert(header::VARY, folded);
     Ok(response)
 }

@@ -119,18 +119,26 @@ pub struct SymbolsQuery {
     offset: Option<usize>,
 }
 
-/// `GET /api/symbols` → the universe: symbol, name and starting price. With `q`, `limit` or
-/// `offset`, a search and a page of it (best matches first, see `Universe::search`), the number
-/// of matches in `X-Total-Count`; without, every symbol in configuration order.
+/// `GET /api/symbols` → the universe, or the part of it the request's token opens: symbol,
+/// name and starting price. With `q`, `limit` or `offset`, a search and a page of it (best
+/// matches first, see `Universe::search`), the number of matches in `X-Total-Count`; without,
+/// every symbol in configuration order.
 pub async fn symbols(
+    req: HttpRequest,
     query: web::Query<SymbolsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let universe = state.feed().universe();
+    let rights = entitlements(&req).symbols;
     if query.q.is_none() && query.limit.is_none() && query.offset.is_none() {
+        let open: Vec<_> = universe
+            .infos()
+            .iter()
+            .filter(|info| rights.allows(&info.symbol))
+            .collect();
         return Ok(HttpResponse::Ok()
-            .insert_header(("x-total-count", universe.len()))
-            .json(universe.infos()));
+            .insert_header(("x-total-count", open.len()))
+            .json(open));
     }
     let text = query.q.as_deref().unwrap_or_default();
     if text.chars().count() > MAX_QUERY_CHARS {
@@ -144,7 +152,8 @@ pub async fn symbols(
             "limit must be from 1 to {MAX_PAGE}"
         )));
     }
-    let (total, page) = universe.search(text, query.offset.unwrap_or(0), limit);
+    let (total, page) =
+        universe.search_among(text, query.offset.unwrap_or(0), limit, |s| rights.allows(s));
     Ok(HttpResponse::Ok()
         .insert_header(("x-total-count", total))
         .json(page))

@@ -92,6 +92,11 @@ pub enum ServerMessage {
         /// On a delayed tier: how far behind the market every update, snapshot and bar is.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delay_ms: Option<u64>,
+        /// Which run of the feed this is (a restarted server or publisher starts another): seqs
+        /// of one run say nothing about another's, so a client resumes with `since` only on
+        /// the run it got them from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
     },
     /// A token sent with `auth` was accepted: its entitlements apply from now on.
     Authenticated {
@@ -486,6 +491,7 @@ mod tests {
             history: None,
             expires_at: None,
             delay_ms: None,
+            run: None,
         };
         assert_eq!(
             serde_json::to_value(&welcome).unwrap(),

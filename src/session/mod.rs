@@ -595,6 +595,7 @@ impl Session {
             history: Some(self.ctx.feed.history().limits().clone()),
             expires_at: self.entitlements.expires_at_ms(),
             delay_ms: Some(self.ctx.feed.delay_ms()).filter(|&d| d > 0),
+            run: Some(format!("{:x}", self.ctx.feed.latest().epoch)),
         };
         self.send(welcome);
     }

@@ -8,7 +8,7 @@
 //! past it gets a snapshot instead, so a reconnecting client costs the server a bounded amount
 //! of work and memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytestring::ByteString;
 
@@ -50,6 +50,8 @@ pub fn plan(
     }
     let mut wanted: HashMap<SymbolId, u64> = HashMap::with_capacity(since.len());
     let mut strangers = Vec::new();
+    // `"*"` requests the whole universe: look names up in a set, not a list.
+    let requested: HashSet<SymbolId> = requested.iter().copied().collect();
     for (name, seq) in since {
         match universe.lookup(name) {
             Some(id) if requested.contains(&id) => {

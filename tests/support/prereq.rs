@@ -1,6 +1,7 @@
-//! Tests that need a program this machine may lack (a browser, a broker, Node.js) run under
-//! `libtest-mimic` (`harness = false`), so a missing program shows as `ignored`, with the reason
-//! printed once, instead of a pass; under `CI=true` the test fails instead.
+//! Tests that need a program this machine may lack (a browser, a broker, Node.js, Python and
+//! its packages) run under `libtest-mimic` (`harness = false`), so a missing program shows as
+//! `ignored`, with the reason printed once, instead of a pass; under `CI=true` the test fails
+//! instead.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,6 +45,12 @@ pub const CHROMEDRIVER: Program = Program {
     install: "apt-get install chromium-driver, or set CHROMEDRIVER",
 };
 
+pub const PYTHON3: Program = Program {
+    names: &["python3"],
+    env: None,
+    install: "apt-get install python3-pip",
+};
+
 impl Program {
     /// Where the program is, if anywhere.
     pub fn find(&self) -> Option<PathBuf> {
@@ -71,6 +78,37 @@ where
         .filter(|p| p.find().is_none())
         .map(|p| format!("{} ({})", p.names[0], p.install))
         .collect();
+    trial_unless_missing(name, missing, test)
+}
+
+/// What `python3` lacks of `modules` (import names), as one entry for `trial_unless_missing`:
+/// nothing when it imports them all.
+pub fn missing_python_modules(modules: &[&str], install: &str) -> Vec<String> {
+    let imports = |module: &&str| {
+        std::process::Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let lacking: Vec<&str> = modules.iter().filter(|m| !imports(m)).copied().collect();
+    if lacking.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "the Python modules {} ({install})",
+        lacking.join(", ")
+    )]
+}
+
+/// One test that needs what `missing` names nothing of: ignored (outside CI) or failed (in CI)
+/// otherwise.
+pub fn trial_unless_missing<F>(name: &str, missing: Vec<String>, test: fn() -> F) -> Trial
+where
+    F: Future<Output = ()> + 'static,
+{
     if missing.is_empty() {
         return Trial::test(name, move || {
             tokio::runtime::Builder::new_multi_thread()
