@@ -63,6 +63,8 @@ export class TickerClient extends Emitter {
   /** subscribe/unsubscribe calls made between sessions, settled by the next resubscribe. */
   #waiting = [];
   #resume = null;
+  /** `welcome.run` of the last session: seqs only mean something within one run of the feed. */
+  #run = undefined;
   #replayMarker = null;
   #reconnectTimer = 0;
   #pingTimer = 0;
@@ -401,11 +403,17 @@ export class TickerClient extends Emitter {
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
     this.emit("welcome", welcome);
-    this.#resubscribe();
+    const sameRun = !this.#run || !welcome.run || welcome.run === this.#run;
+    this.#run = welcome.run ?? this.#run;
+    this.#resubscribe(sameRun);
   }
 
-  /** A new session starts with no subscription: subscribe to everything, resuming from the last seqs. */
-  #resubscribe() {
+  /**
+   * A new session starts with no subscription: subscribe to everything, resuming from the last
+   * seqs on the same run of the feed; on another run (a restarted server) without `since`, and
+   * every symbol seen before counts as lost (its snapshot starts the new run's numbering).
+   */
+  #resubscribe(sameRun) {
     const symbols = this.symbols;
     if (!symbols.length) {
       const waiting = this.#waiting.splice(0);
@@ -417,11 +425,11 @@ export class TickerClient extends Emitter {
     }
     const since = this.#seqs.since(symbols);
     const resuming = Object.keys(since);
-    const fields = resuming.length ? { symbols, since } : { symbols };
+    const fields = resuming.length && sameRun ? { symbols, since } : { symbols };
     const id = this.#send("subscribe", fields);
     this.#resume = { id, symbols: resuming };
     // Replies come in order: the replayed updates arrive before this ping's pong.
-    if (resuming.length) this.#replayMarker = this.#send("ping", {});
+    if (fields.since) this.#replayMarker = this.#send("ping", {});
   }
 
   #onSubscribed(message) {

@@ -41,6 +41,8 @@ export interface Welcome {
   heartbeat_interval_ms: number;
   idle_timeout_ms: number;
   node: string;
+  /** Names the feed's run: seqs of one run say nothing about another's. */
+  run?: string;
   history?: {
     intervals: Partial<Record<Interval, number>>;
     resume_updates: number;
