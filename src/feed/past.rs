@@ -25,6 +25,8 @@ const STEPS_PER_MINUTE: u64 = 6;
 /// returns each symbol's lowest and highest price in its one-second bars: the session so far,
 /// which the dashboard's five-minute chart shows part of (the day of one-minute bars is walked
 /// at `feed.time_scale`, a hundred market days at the default, too wide for a day's range).
+/// The symbols are shared out over the machine's cores (each symbol's walk has its own seeded
+/// generator, so the result does not depend on how): 5,000 symbols take seconds on one core.
 pub fn generate(
     history: &History,
     feed: &FeedSettings,
@@ -32,12 +34,46 @@ pub fn generate(
     seed: u64,
     now: u64,
 ) -> Vec<(f64, f64)> {
-    let mut ranges = Vec::with_capacity(feed.symbols.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    let per_thread = feed.symbols.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..feed.symbols.len())
+            .step_by(per_thread)
+            .map(|start| {
+                let ids = start..(start + per_thread).min(feed.symbols.len());
+                scope.spawn(move || generate_some(history, feed, limits, seed, now, ids))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("generating a past does not panic"))
+            .collect()
+    })
+}
+
+/// `generate` for the symbols `ids`.
+fn generate_some(
+    history: &History,
+    feed: &FeedSettings,
+    limits: &HistorySettings,
+    seed: u64,
+    now: u64,
+    ids: std::ops::Range<usize>,
+) -> Vec<(f64, f64)> {
+    let mut ranges = Vec::with_capacity(ids.len());
     let tick_secs = feed.tick_interval_ms.get().as_secs_f64().max(0.001);
     let updates_per_sec = feed.update_probability / tick_secs;
     let walk = |secs: f64| secs * feed.time_scale / TRADING_YEAR_SECS;
     let mut path = Vec::new();
-    for (id, symbol) in feed.symbols.iter().enumerate() {
+    for (id, symbol) in feed
+        .symbols
+        .iter()
+        .enumerate()
+        .skip(ids.start)
+        .take(ids.len())
+    {
         let mut rng =
             SmallRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let step = |price: f64, dt: f64, rng: &mut SmallRng| {
@@ -142,5 +178,54 @@ fn bar(t: u64, prices: &[f64], updates: f64, rng: &mut SmallRng) -> Bar {
         c: round2(last),
         v,
         n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::feed::symbols::Universe;
+    use crate::settings::Settings;
+
+    fn history(settings: &Settings) -> History {
+        let universe = Arc::new(Universe::new(&settings.feed.symbols));
+        History::new(universe, &settings.history)
+    }
+
+    /// The past ends at each symbol's opening price, fills both rings, keeps bars consistent,
+    /// and is the same however the symbols are shared out over threads.
+    #[test]
+    fn a_full_consistent_past_whatever_the_threads() {
+        let settings = Settings::defaults().unwrap();
+        let now = 1_795_000_000_123;
+        let (shared, alone) = (history(&settings), history(&settings));
+        let ranges = generate(&shared, &settings.feed, &settings.history, 9, now);
+        let all = 0..settings.feed.symbols.len();
+        assert_eq!(
+            generate_some(&alone, &settings.feed, &settings.history, 9, now, all),
+            ranges
+        );
+        for (id, symbol) in settings.feed.symbols.iter().enumerate() {
+            for interval in Interval::ALL {
+                let (bars, _) = shared.bars(id, interval, usize::MAX);
+                assert_eq!(bars, alone.bars(id, interval, usize::MAX).0);
+                let kept = match interval {
+                    Interval::Second => settings.history.bars_1s,
+                    Interval::Minute => settings.history.bars_1m,
+                };
+                assert_eq!(bars.len(), kept);
+                assert!(
+                    bars.iter()
+                        .all(|b| b.l <= b.o.min(b.c) && b.h >= b.o.max(b.c))
+                );
+                assert!(bars.last().unwrap().t < now);
+            }
+            let (seconds, _) = shared.bars(id, Interval::Second, usize::MAX);
+            assert_eq!(seconds.last().unwrap().c, round2(symbol.price));
+            let (low, high) = ranges[id];
+            assert!(low <= symbol.price && symbol.price <= high);
+        }
     }
 }
