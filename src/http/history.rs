@@ -47,17 +47,12 @@ pub async fn bars(
         Some(name) => Interval::parse(name)
             .ok_or_else(|| ApiError::BadQuery(format!("interval={name}: use 1s or 1m")))?,
     };
-    let kept = feed.history().limits().intervals.of(interval);
-    let limit = match query.limit {
-        None => kept,
-        Some(n) if (1..=kept).contains(&n) => n,
-        Some(n) => {
-            return Err(ApiError::BadQuery(format!(
-                "limit={n}: {} bars are kept, ask for 1 to {kept}",
-                interval.name()
-            )));
-        }
-    };
+    let limit = feed
+        .history()
+        .limits()
+        .intervals
+        .bars_for(interval, query.limit)
+        .map_err(|e| ApiError::BadQuery(format!("limit={}: {e}", query.limit.unwrap_or(0))))?;
     let (bars, revision) = feed.bars(id, interval, limit);
     let epoch = feed.latest().epoch;
     let tag = format!("h{epoch:x}-{id}-{}-{limit}-{revision:x}", interval.name());

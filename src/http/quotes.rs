@@ -38,7 +38,8 @@ fn poll(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let universe = state.feed().universe();
-    let rights = entitlements(req).symbols;
+    let granted = entitlements(req);
+    let rights = &granted.symbols;
     let ids: Vec<SymbolId> = match query.symbols.as_deref() {
         None => rights.ids(universe),
         Some(list) => {
@@ -68,7 +69,7 @@ fn poll(
         }
     };
     // A delayed tier's token polls its feed: the market as of now − delay.
-    let snapshot = state.session.feed_for(entitlements(req).delay_ms).latest();
+    let snapshot = state.session.feed_for(granted.delay_ms).latest();
     Ok(conditional(req, etag(&snapshot, &ids), || {
         poll_body(&snapshot, &ids)
     }))
@@ -85,13 +86,14 @@ pub async fn one(
     let id = universe
         .lookup(&symbol)
         .ok_or_else(|| ApiError::NoSuchSymbol([symbol.into_inner()]))?;
-    if !entitlements(&req).symbols.allows(universe.name(id)) {
+    let granted = entitlements(&req);
+    if !granted.symbols.allows(universe.name(id)) {
         state.metrics().auth_refused("forbidden_symbol");
         return Err(ApiError::ForbiddenSymbols(vec![
             universe.name(id).to_owned(),
         ]));
     }
-    let snapshot = state.session.feed_for(entitlements(&req).delay_ms).latest();
+    let snapshot = state.session.feed_for(granted.delay_ms).latest();
     Ok(conditional(&req, etag(&snapshot, &[id]), || {
         snapshot.quotes[id].json.to_string()
     }))

@@ -85,4 +85,18 @@ impl IntervalLimits {
             Interval::Minute => self.minute,
         }
     }
+
+    /// How many bars a history request for `limit` gets: all kept when absent; an error that
+    /// says what may be asked when it is out of range (0, or more than are kept).
+    pub fn bars_for(&self, interval: Interval, limit: Option<usize>) -> Result<usize, String> {
+        let kept = self.of(interval);
+        match limit {
+            None => Ok(kept),
+            Some(n) if (1..=kept).contains(&n) => Ok(n),
+            Some(_) => Err(format!(
+                "{} bars are kept, ask for 1 to {kept}",
+                interval.name()
+            )),
+        }
+    }
 }

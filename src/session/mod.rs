@@ -418,15 +418,10 @@ impl Session {
         if !self.entitlements.symbols.allows(&symbol) {
             return self.report_forbidden(vec![symbol]);
         }
-        let kept = feed.history().limits().intervals.of(interval);
-        let limit = match limit {
-            None => kept,
-            Some(n) if (1..=kept).contains(&n) => n,
-            Some(n) => {
-                let message = format!(
-                    "limit {n}: {} bars are kept, ask for 1 to {kept}",
-                    interval.name()
-                );
+        let limit = match feed.history().limits().intervals.bars_for(interval, limit) {
+            Ok(limit) => limit,
+            Err(e) => {
+                let message = format!("limit {}: {e}", limit.unwrap_or(0));
                 return self.send(ServerMessage::error(ErrorCode::BadRequest, message));
             }
         };
