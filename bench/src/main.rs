@@ -11,6 +11,7 @@ mod histogram;
 mod poll;
 mod process;
 mod push;
+mod raw_ws;
 mod scan;
 mod stats;
 mod universe;

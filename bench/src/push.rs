@@ -18,8 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::BenchError;
+use crate::counting::{ByteCounts, CountingStream};
 use crate::histogram::Histogram;
 use crate::process::{self, Usage};
+use crate::raw_ws::{RawWs, Received};
 use crate::scan::Scanner;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +65,10 @@ pub struct PushArgs {
     /// Local source addresses 127.0.0.1 … 127.0.0.N, for more than ~28,000 connections.
     #[arg(long, default_value_t = 1)]
     pub source_addrs: u8,
+    /// Offer permessage-deflate (the server's `ws.compression` decides how it compresses);
+    /// the clients then read with a raw WebSocket client that inflates.
+    #[arg(long)]
+    pub compression: bool,
     /// A name for this run in the report.
     #[arg(long, default_value = "push")]
     pub label: String,
@@ -84,6 +90,10 @@ struct Counters {
     bytes: AtomicU64,
     gaps: AtomicU64,
     malformed: AtomicU64,
+    /// Bytes on the wire, both ways, frame headers included.
+    wire: Arc<ByteCounts>,
+    /// The extension the first client agreed on, if any.
+    agreed: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +101,7 @@ struct Snapshot {
     frames: u64,
     quotes: u64,
     bytes: u64,
+    wire: u64,
     gaps: u64,
     dropped: u64,
     at: Instant,
@@ -104,6 +115,7 @@ impl Counters {
             frames: get(&self.frames),
             quotes: get(&self.quotes),
             bytes: get(&self.bytes),
+            wire: get(&self.wire.read),
             gaps: get(&self.gaps),
             dropped: get(&self.dropped),
             at: Instant::now(),
@@ -219,6 +231,7 @@ async fn connect_all(
                     None => format!("ws://{server}{}", args.path),
                 },
                 slow: is_slow(started, slow_clients, args.clients),
+                compression: args.compression,
                 slow_ping: Duration::from_secs(args.slow_ping_secs),
                 counters: counters.clone(),
                 latency: latency.clone(),
@@ -263,6 +276,7 @@ struct Client {
     source: Ipv4Addr,
     url: String,
     slow: bool,
+    compression: bool,
     /// How often a slow client pings; zero: never.
     slow_ping: Duration,
     counters: Arc<Counters>,
@@ -273,18 +287,12 @@ struct Client {
 
 impl Client {
     async fn run(self) {
+        if self.compression {
+            return self.run_raw().await;
+        }
         let mut ws = match self.connect().await {
             Ok(ws) => ws,
-            Err(e) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let mut first = self
-                    .counters
-                    .first_failure
-                    .lock()
-                    .expect("no holder of this lock panics");
-                first.get_or_insert_with(|| e.to_string());
-                return;
-            }
+            Err(e) => return self.failed(&*e),
         };
         self.counters.held.fetch_add(1, Ordering::Relaxed);
         if self.slow {
@@ -325,12 +333,62 @@ impl Client {
         }
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<
-        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-        Box<dyn std::error::Error + Send + Sync>,
-    > {
+    fn failed(&self, e: &dyn std::error::Error) {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        let mut first = self
+            .counters
+            .first_failure
+            .lock()
+            .expect("no holder of this lock panics");
+        first.get_or_insert_with(|| e.to_string());
+    }
+
+    /// A client that offered permessage-deflate: reads with the raw client, which inflates.
+    async fn run_raw(self) {
+        let connected = async {
+            let tcp = self.tcp().await?;
+            let path = self
+                .url
+                .split_once(&self.server.to_string())
+                .map_or("/ws", |(_, path)| path);
+            let host = self.server.to_string();
+            RawWs::connect(tcp, &host, path, true).await
+        };
+        let mut ws = match connected.await {
+            Ok(ws) => ws,
+            Err(e) => return self.failed(&e),
+        };
+        self.counters.held.fetch_add(1, Ordering::Relaxed);
+        let agreed = ws.agreed.clone().unwrap_or_else(|| "(none)".to_owned());
+        self.counters
+            .agreed
+            .lock()
+            .expect("no holder of this lock panics")
+            .get_or_insert(agreed);
+        if self.slow {
+            self.stop.cancelled().await;
+            return;
+        }
+        let mut last_seq: HashMap<Box<[u8]>, u64> = HashMap::new();
+        loop {
+            let received = tokio::select! {
+                received = ws.next() => received,
+                () = self.stop.cancelled() => return,
+            };
+            match received {
+                Ok(Received::Text(text)) => self.on_text(&text, &mut last_seq),
+                Ok(Received::Closed) | Err(_) => {
+                    if !self.stop.is_cancelled() {
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The TCP connection, its bytes counted.
+    async fn tcp(&self) -> std::io::Result<CountingStream> {
         let socket = TcpSocket::new_v4()?;
         if self.slow {
             // A slow client's small window, as on a congested link: on loopback the kernel
@@ -340,6 +398,16 @@ impl Client {
         socket.bind(SocketAddr::V4(SocketAddrV4::new(self.source, 0)))?;
         let tcp = socket.connect(self.server).await?;
         tcp.set_nodelay(true)?;
+        Ok(CountingStream::new(tcp, Arc::clone(&self.counters.wire)))
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<CountingStream>,
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        let tcp = self.tcp().await?;
         // Small buffers: a load generator holds tens of thousands of these.
         let config = WebSocketConfig::default()
             .read_buffer_size(16 * 1024)
@@ -394,6 +462,10 @@ struct Report {
     frames: u64,
     quotes: u64,
     bytes: u64,
+    /// Bytes read from the wire, frame headers (and compression) included.
+    wire: u64,
+    /// The extension agreed, with `--compression`.
+    agreed: Option<String>,
     gaps: u64,
     malformed: u64,
     latency_ms: [u64; 4],
@@ -436,6 +508,12 @@ impl Report {
             frames,
             quotes: end.quotes - start.quotes,
             bytes: end.bytes - start.bytes,
+            wire: end.wire - start.wire,
+            agreed: counters
+                .agreed
+                .lock()
+                .expect("no holder of this lock panics")
+                .clone(),
             gaps: end.gaps - start.gaps,
             malformed: counters.malformed.load(Ordering::Relaxed),
             latency_ms: [0.5, 0.99, 0.999]
@@ -481,6 +559,13 @@ impl Report {
         row(
             "MB/s received",
             format!("{:.1}", self.bytes as f64 / self.secs / 1e6),
+        );
+        if let Some(agreed) = &self.agreed {
+            row("permessage-deflate", agreed.clone());
+        }
+        row(
+            "wire bytes per quote",
+            format!("{:.1}", self.wire as f64 / self.quotes.max(1) as f64),
         );
         let [p50, p99, p999, max] = self.latency_ms;
         row(
@@ -528,6 +613,8 @@ impl Report {
             "frames_per_sec": self.frames as f64 / self.secs,
             "quotes_per_sec": self.quotes as f64 / self.secs,
             "bytes_per_sec": self.bytes as f64 / self.secs,
+            "wire_bytes_per_quote": self.wire as f64 / self.quotes.max(1) as f64,
+            "permessage_deflate": self.agreed,
             "latency_ms": {"p50": p50, "p99": p99, "p999": p999, "max": max},
             "seq_gaps": self.gaps,
             "malformed": self.malformed,

@@ -19,6 +19,7 @@ pub(crate) mod past;
 pub(crate) mod simulated;
 pub(crate) mod symbols;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -67,6 +68,10 @@ impl Update {
 #[derive(Debug)]
 pub struct Tick {
     pub number: u64,
+    /// Where this tick is in the ring's sequence: how many ticks went out before it. With
+    /// [`FeedHandle::ticks_sent`], how far behind a session reading it is, without asking the
+    /// ring (which takes its lock).
+    pub sent: u64,
     pub ts: u64,
     pub updates: Vec<Update>,
     /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client subscribed to all.
@@ -172,6 +177,8 @@ pub struct FeedHandle {
     status: watch::Receiver<FeedStatus>,
     universe: Arc<Universe>,
     history: Arc<History>,
+    /// How many ticks the feed has put in the ring.
+    sent: Arc<AtomicU64>,
     /// How far behind the market this feed runs (a delayed tier); zero for the live feed.
     delay_ms: u64,
 }
@@ -184,6 +191,7 @@ impl FeedHandle {
         status: watch::Receiver<FeedStatus>,
         universe: Arc<Universe>,
         history: Arc<History>,
+        sent: Arc<AtomicU64>,
     ) -> Self {
         Self {
             commands,
@@ -191,6 +199,7 @@ impl FeedHandle {
             status,
             universe,
             history,
+            sent,
             delay_ms: 0,
         }
     }
@@ -234,6 +243,12 @@ impl FeedHandle {
             .await
             .map_err(|_| FeedClosed)?;
         response.await.map_err(|_| FeedClosed)
+    }
+
+    /// How many ticks the feed has put in the ring so far: a reader of tick `t` has
+    /// `ticks_sent() - t.sent - 1` more waiting.
+    pub fn ticks_sent(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
     }
 
     /// The latest snapshot; never blocks the feed.

@@ -2,6 +2,7 @@
 //! ticks every session reads, the latest snapshot, and the feed's status. The simulated feed and
 //! the cluster edge each own one, so sessions cannot tell them apart.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -26,6 +27,8 @@ pub(crate) struct Outlets {
     records: bool,
     /// Held while the actor runs, so watchers' status receivers stay open.
     pub(crate) status: watch::Sender<FeedStatus>,
+    /// Ticks put in the ring so far (`FeedHandle::ticks_sent`).
+    sent: Arc<AtomicU64>,
 }
 
 impl Outlets {
@@ -40,14 +43,16 @@ impl Outlets {
         let (ticks, _) = broadcast::channel(TICK_BUFFER);
         let (latest_tx, latest) = watch::channel(Arc::new(first));
         let (status_tx, status) = watch::channel(status);
+        let sent = Arc::new(AtomicU64::new(0));
         let outlets = Self {
             ticks,
             latest: latest_tx,
             history: Arc::clone(&history),
             records: true,
             status: status_tx,
+            sent: Arc::clone(&sent),
         };
-        let handle = FeedHandle::new(commands_tx, latest, status, universe, history);
+        let handle = FeedHandle::new(commands_tx, latest, status, universe, history, sent);
         (outlets, commands, handle)
     }
 
@@ -106,8 +111,11 @@ impl Outlets {
             }
         };
         self.latest.send_replace(Arc::new(snapshot));
+        // Counted before it is sent, so a reader never sees a count short of its tick.
+        let sent = self.sent.fetch_add(1, Ordering::AcqRel);
         let tick = Tick {
             number,
+            sent,
             ts,
             updates,
             frame,

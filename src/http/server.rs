@@ -43,6 +43,7 @@ use crate::access::Refusal;
 use crate::http::connection::{self, Close, Connection, Limits};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::http::upgrade::Upgrade;
 use crate::settings::{MIN_HANDSHAKE_TIMEOUT_MS, ServerSettings};
 
 /// Refused connections answered at a time; past it they are closed unanswered.
@@ -89,6 +90,18 @@ pub fn serve(
         builder = builder.listen(format!("ticker-{addr}"), listener, move || {
             let shutdown = shutdown.clone();
             let max_uri_bytes = settings.max_uri_bytes;
+            let routes = || {
+                map_config(
+                    App::new()
+                        .app_data(state.clone())
+                        .wrap(from_fn(connection::policy))
+                        .wrap(from_fn(move |req, next| {
+                            super::uri_limit::limit_uri(max_uri_bytes, req, next)
+                        }))
+                        .configure(|cfg| super::configure(cfg, &state)),
+                    |()| AppConfig::default(),
+                )
+            };
             let http = HttpService::build()
                 .keep_alive(match settings.keep_alive_ms.ms() {
                     0 => KeepAlive::Disabled,
@@ -110,16 +123,9 @@ pub fn serve(
                 .on_connect_ext(|conn: &Connection, data| {
                     data.insert(conn.guard());
                 })
-                .finish(map_config(
-                    App::new()
-                        .app_data(state.clone())
-                        .wrap(from_fn(connection::policy))
-                        .wrap(from_fn(move |req, next| {
-                            super::uri_limit::limit_uri(max_uri_bytes, req, next)
-                        }))
-                        .configure(|cfg| super::configure(cfg, &state)),
-                    |()| AppConfig::default(),
-                ));
+                .finish(routes())
+                // Upgrade requests go through the same routes, then keep their connection.
+                .upgrade(Some(Upgrade(routes())));
             let acceptor = Acceptor {
                 state: state.clone(),
                 limits: Limits {

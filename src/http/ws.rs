@@ -24,6 +24,7 @@ use crate::http::state::AppState;
 use crate::protocol::SUBPROTOCOL;
 use crate::session::extension::{self, Deflate};
 use crate::session::frame_guard::{FrameGuard, Marks};
+use crate::session::frames::Frames;
 use crate::session::{self, SessionParams};
 
 #[derive(Deserialize)]
@@ -95,17 +96,15 @@ fn accept(
     let deflate = negotiate_deflate(req, state);
     let marks = deflate.map(|_| Marks::default());
     let body = guard_frames(req, body, state.session.ws.max_message_bytes, marks.clone());
-    // Only actix-ws's inbound side is used: `session::start` replaces the response's body.
-    let (mut response, _, frames) = actix_ws::handle_with_protocols(req, body, &[SUBPROTOCOL])
-        .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
-    if let Some(agreed) = &deflate {
-        let value = header::HeaderValue::from_str(&agreed.response())
-            .expect("the extension answer is ASCII");
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    let mut response =
+        actix_http::ws::handshake(req.head()).map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
+    if let Some(protocol) = select_protocol(req) {
+        response.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol));
     }
-    let frames = frames.max_frame_size(state.session.ws.max_message_bytes);
+    if let Some(agreed) = &deflate {
+        response.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, agreed.response()));
+    }
+    let frames = Frames::new(body.into_inner(), state.session.ws.max_message_bytes);
     if let Some(guard) = req.conn_data::<Rc<Guard>>() {
         guard.became_session();
     }
@@ -129,12 +128,28 @@ fn accept(
         deflate: deflate.zip(marks),
         entitlements,
     };
-    let (response, session) = session::start(state.session.clone(), params, response, frames);
-    actix_web::rt::spawn(state.sessions.track_future(async move {
-        session.await;
-        drop(permit);
-    }));
-    Ok(response)
+    let (body, session) = session::start(state.session.clone(), params, frames);
+    let response = response
+        .message_body(body)
+        .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
+    // Not an `async` block: one would keep room for `session` twice (its capture and its
+    // await) for the session's whole life.
+    actix_web::rt::spawn(
+        state
+            .sessions
+            .track_future(session.map(move |()| drop(permit))),
+    );
+    Ok(HttpResponse::from(response).map_into_boxed_body())
+}
+
+/// `ticker.v1` if the client offers it among its subprotocols (the server speaks no other).
+fn select_protocol(req: &HttpRequest) -> Option<&'static str> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|offered| offered.trim() == SUBPROTOCOL)
+        .then_some(SUBPROTOCOL)
 }
 
 /// The permessage-deflate offer accepted, if any (`ws.compression`; docs/protocol.md).

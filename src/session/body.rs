@@ -1,12 +1,13 @@
-//! The 101 response's body: the connection's only writer. actix-http's dispatcher task, which
-//! also reads the client's frames, pulls frames from it whenever its write buffer has room; on
-//! that same poll the body takes the feed's ticks, so a tick wakes one task per connection and
-//! its frame is handed to the dispatcher as shared `Bytes`, encoded once per tick.
+//! The 101 response's body: the connection's only writer. The connection's task
+//! (`http::upgraded`), which also reads the client's bytes, pulls frames from it whenever the
+//! socket took the last one; on that same poll the body takes the feed's ticks, so a tick wakes
+//! one task per connection and its frame goes to the socket as shared `Bytes`, encoded once per
+//! tick.
 //!
 //! The session queues its own frames (replies, snapshots, pings, the Close) in a short queue the
 //! body sends before any tick. The two share an [`Outbox`] on the connection's worker thread.
 //!
-//! Backpressure: the dispatcher stops polling the body while its write buffer is full. Ticks then
+//! Backpressure: the connection stops polling the body while the socket is full. Ticks then
 //! wait in the feed's ring; when polling resumes more than `CONFLATE_BACKLOG` behind, the ticks
 //! that piled up become one frame with the latest state of their symbols (past the ring, a
 //! resync), so a slow client costs a flag per symbol. The body cannot run while it is not polled, so it leaves a timestamp instead:
@@ -23,7 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
-use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::broadcast::{
@@ -49,7 +50,7 @@ const CONFLATE_BACKLOG: usize = 32;
 type Ticks = broadcast::Receiver<Arc<Tick>>;
 type NextTick = ReusableBoxFuture<'static, (Result<Arc<Tick>, RecvError>, Ticks)>;
 
-/// The connection is gone: the dispatcher dropped the body.
+/// The connection is gone: its task dropped the body.
 #[derive(Debug)]
 pub struct Gone;
 
@@ -66,7 +67,7 @@ pub struct Outbox {
     encoder: Encoder,
     /// Handed over by the session once the client is welcomed and subscribed.
     ticks: Option<Ticks>,
-    /// When the body last handed out a frame, if the dispatcher has not asked for the next since.
+    /// When the body last handed out a frame, if the connection has not asked for the next since.
     yielded_at: Option<Instant>,
     /// The session queued its last frame: the body ends after the queue.
     closed: bool,
@@ -86,13 +87,10 @@ enum Queued {
 /// The session's end of the outbox.
 pub struct Outlet(Rc<RefCell<Outbox>>);
 
-/// The response body: what actix-http's dispatcher polls.
+/// The response body: what the connection's task polls.
 pub struct Body {
     outbox: Rc<RefCell<Outbox>>,
     next_tick: Option<NextTick>,
-    /// actix-ws's own body, never polled: dropping it with ours tells actix-ws's `MessageStream`
-    /// (the inbound side) that the connection is gone.
-    _close_signal: BoxBody,
 }
 
 impl Outlet {
@@ -112,12 +110,11 @@ impl Outlet {
         })))
     }
 
-    /// The response body that sends this outbox; `close_signal` is dropped with it.
-    pub fn body(&self, close_signal: BoxBody) -> Body {
+    /// The response body that sends this outbox.
+    pub fn body(&self) -> Body {
         Body {
             outbox: Rc::clone(&self.0),
             next_tick: None,
-            _close_signal: close_signal,
         }
     }
 
@@ -177,7 +174,7 @@ impl Outlet {
         .await
     }
 
-    /// Since when the dispatcher has not asked for more after taking a frame: its write buffer
+    /// Since when the connection has not asked for more after taking a frame: the socket
     /// is full because the client does not read.
     pub fn stalled_since(&self) -> Option<Instant> {
         self.0.borrow().yielded_at
@@ -208,7 +205,7 @@ impl Outbox {
         if let Some(ticks) = self.ticks.take() {
             *next_tick = Some(ReusableBoxFuture::new(receive(ticks)));
         }
-        // Until a frame or `Pending`, which leaves the dispatcher's waker with the ring.
+        // Until a frame or `Pending`, which leaves the connection's waker with the ring.
         while let Poll::Ready(tick) = self.receive_tick(next_tick, cx) {
             if let Some(frame) = self.tick_frame(tick) {
                 return Next::Frame(frame);
@@ -230,7 +227,9 @@ impl Outbox {
         };
         let (result, mut ticks) = ready!(recv.poll(cx));
         let tick = match result {
-            Ok(tick) if ticks.len() <= CONFLATE_BACKLOG => Some(tick),
+            Ok(tick) if self.feed.ticks_sent() - tick.sent <= CONFLATE_BACKLOG as u64 + 1 => {
+                Some(tick)
+            }
             Ok(tick) => {
                 self.subscription.defer_tick(&tick);
                 self.drain(&mut ticks);
@@ -284,16 +283,25 @@ impl Outbox {
             return Some(self.encoder.text(batch.frame.as_bytes()));
         }
         let tick = tick?;
-        let Batch { frame, quotes, .. } = self.subscription.take_tick(&tick)?;
-        self.counts.quotes_out += quotes as u64;
+        let frame = match self.subscription.take_whole(&tick) {
+            Some(quotes) => {
+                self.counts.quotes_out += quotes as u64;
+                self.encoder.tick(&tick)
+            }
+            None => {
+                let Batch { frame, quotes, .. } = self.subscription.take_tick(&tick)?;
+                self.counts.quotes_out += quotes as u64;
+                if quotes == tick.updates.len() {
+                    self.encoder.tick(&tick)
+                } else {
+                    self.encoder.text(frame.as_bytes())
+                }
+            }
+        };
         self.counts
             .tick_to_send
             .observe_ms(now_ms().saturating_sub(tick.ts));
-        Some(if quotes == tick.updates.len() {
-            self.encoder.tick(&tick)
-        } else {
-            self.encoder.text(frame.as_bytes())
-        })
+        Some(frame)
     }
 }
 
@@ -431,7 +439,7 @@ mod tests {
             .subscription
             .add(symbols, &feed.latest(), &[]);
         outlet.follow(outlets.ticks.subscribe());
-        let body = outlet.body(BoxBody::new(()));
+        let body = outlet.body();
         (outlet, body)
     }
 

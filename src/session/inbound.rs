@@ -1,4 +1,4 @@
-//! Turns raw frames from actix-ws into what a session acts on: whole text messages (fragments
+//! Turns raw frames (`frames`) into what a session acts on: whole text messages (fragments
 //! reassembled up to the size limit), control frames, or a protocol violation with its RFC 6455
 //! close code. With permessage-deflate agreed, messages the client compressed are inflated,
 //! the size limit applying to both the compressed and the inflated size.
@@ -172,8 +172,8 @@ fn may_be_sent(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// actix-http ends an upgraded connection's byte stream with `PayloadError::Incomplete` when
-/// the peer goes away (end of stream or a read error), and actix-ws wraps that in
+/// The connection's pipe (`http::pipe`) ends with `PayloadError::Incomplete` when the peer
+/// goes away (a read or write error), and `frames` wraps that in
 /// `ProtocolError::Io`. It is no protocol violation: there is nobody left to send 1002 to.
 fn connection_lost(error: &ProtocolError) -> bool {
     let ProtocolError::Io(e) = error else {

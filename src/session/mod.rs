@@ -1,14 +1,15 @@
 //! The session actor: one per WebSocket connection; it answers the client's requests and pings,
 //! pings it on a heartbeat, drops it when it stops reading, and closes it with the right RFC 6455
 //! code. The quotes themselves never pass through it: the response [`body`] takes them from the
-//! feed on actix-http's dispatcher task, so a tick wakes one task per connection.
+//! feed on the connection's own task (`http::upgraded`), so a tick wakes one task per
+//! connection.
 //!
 //! `run` is one loop over `tokio::select!` (client frame, heartbeat deadline, stall check, feed
 //! status, shutdown, drain) that ends with a reason; then the Close frame and one log line.
 //! Shutdown does not close at once: the session says when it will close ([`drain`]) and
 //! closes then.
-//! [`inbound`] turns client frames into messages, [`outbound`] encodes the server's frames,
-//! [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
+//! [`frames`] parses the client's frames, [`inbound`] turns them into messages, [`outbound`]
+//! encodes the server's frames, [`body`] sends them, [`subscription`] decides what to send (and conflates for slow clients),
 //! [`heartbeat`] keeps time, [`drain`] picks the close of a shutdown, [`frame_guard`] refuses
 //! oversized frames from their header; [`resume`] replays what a reconnecting client missed;
 //! [`extension`] negotiates permessage-deflate, [`deflate`] compresses and inflates;
@@ -22,6 +23,7 @@ pub(crate) mod deflate;
 pub mod drain;
 pub mod extension;
 pub(crate) mod frame_guard;
+pub(crate) mod frames;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
@@ -34,8 +36,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::HttpResponse;
-use actix_ws::{CloseCode, CloseReason, MessageStream};
+use actix_ws::{CloseCode, CloseReason};
 use bytes::Bytes;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,7 @@ use crate::session::deflate::Inflater;
 use crate::session::drain::Drain;
 use crate::session::extension::Deflate;
 use crate::session::frame_guard::Marks;
+use crate::session::frames::Frames;
 use crate::session::heartbeat::{Beat, Heartbeat, overslept, stall_tolerance};
 use crate::session::inbound::{Inbound, Reassembly, reason};
 use crate::session::outbound::{Encoder, OpCode};
@@ -144,14 +146,13 @@ struct Session {
     entitlements: Entitlements,
 }
 
-/// Puts the session behind `response` (actix-ws's 101): the response's body becomes the
-/// session's [`body::Body`]; the returned future runs the session to its end.
+/// The 101's body (the session's [`body::Body`]) and the future that runs the session to its
+/// end.
 pub fn start(
     ctx: SessionContext,
     params: SessionParams,
-    response: HttpResponse,
-    frames: MessageStream,
-) -> (HttpResponse, impl Future<Output = ()>) {
+    frames: Frames,
+) -> (body::Body, impl Future<Output = ()>) {
     // A delayed tier's session is served from its feed, like any other.
     let mut ctx = ctx;
     ctx.feed = ctx.feed_for(params.entitlements.delay_ms).clone();
@@ -160,14 +161,11 @@ pub fn start(
         ctx.feed.clone(),
         Encoder::new(params.deflate.as_ref().map(|(agreed, _)| *agreed)),
     );
-    let response = response
-        .map_body(|_, actix_body| out.body(actix_body))
-        .map_into_boxed_body();
-    (response, run(ctx, params, out, frames))
+    (out.body(), run(ctx, params, out, frames))
 }
 
 /// Runs one WebSocket session to its end. Errors stay inside: they end this session only.
-async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: MessageStream) {
+async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Frames) {
     let started = Instant::now();
     let message_rate = MessageRate::new(
         Rate::new(
@@ -235,7 +233,7 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Me
 impl Session {
     async fn serve(
         &mut self,
-        mut frames: MessageStream,
+        mut frames: Frames,
         initial: Vec<String>,
         deflate: Option<(Deflate, Marks)>,
     ) -> Result<Infallible, End> {
@@ -647,6 +645,12 @@ impl Session {
         if self.out.has_room(frames).map_err(gone)? {
             return Ok(());
         }
+        // Boxed: the waiting (a timer among others) is rare, and inline it would make every
+        // session's future larger for its whole life.
+        Box::pin(self.wait_for_room(frames)).await
+    }
+
+    async fn wait_for_room(&mut self, frames: usize) -> Result<(), End> {
         let ws = Arc::clone(&self.ctx.ws);
         let tolerance = stall_tolerance(ws.heartbeat_interval_ms.get(), ws.idle_timeout_ms.get());
         let mut due = Instant::now() + ws.slow_client_timeout_ms.get();

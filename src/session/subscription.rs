@@ -206,6 +206,26 @@ impl Subscription {
         self.wanted = wanted;
     }
 
+    /// When this client wants every update of `tick` (the common case of a client watching
+    /// much of the universe and keeping up), marks them sent and returns how many: the tick's
+    /// shared frame is then the client's. Else changes nothing. Touches only the entries of
+    /// the tick's symbols, twice, and no other per-connection memory.
+    pub fn take_whole(&mut self, tick: &Tick) -> Option<usize> {
+        let index = self.index.as_deref()?;
+        let Self { entries, .. } = self;
+        for u in &tick.updates {
+            let at = *index.get(u.symbol)?;
+            if at == ABSENT || u.seq <= entries[at as usize].last_seq {
+                return None;
+            }
+        }
+        for u in &tick.updates {
+            let entry = &mut entries[index[u.symbol] as usize];
+            entry.last_seq = entry.last_seq.max(u.seq);
+        }
+        Some(tick.updates.len())
+    }
+
     /// The frame for `tick` when the connection has room: the shared frame when this client
     /// wants all of it, else one joined from the quotes it wants. Marks them sent.
     pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
@@ -323,6 +343,7 @@ mod tests {
         let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
         Tick {
             number,
+            sent: number,
             ts: number,
             updates,
             frame,
@@ -353,6 +374,30 @@ mod tests {
         let out = sub.take_tick(&t).unwrap();
         assert_eq!(out.quotes, 2);
         assert_eq!(out.frame.as_ptr(), t.frame.as_ptr(), "shared, not rebuilt");
+    }
+
+    /// `take_whole` takes a tick only when every update is new to the client, and then marks
+    /// them as `take_tick` would; otherwise it changes nothing and `take_tick` filters.
+    #[test]
+    fn take_whole_agrees_with_take_tick() {
+        let mut sub = Subscription::new(3);
+        sub.add(&[0, 1, 2], &snapshot(&[0, 4, 0]), &[]);
+        // Symbol 1's update 4 is the snapshot's: not new, so not whole.
+        let stale = tick(1, vec![update(0, 1), update(1, 4)]);
+        assert_eq!(sub.take_whole(&stale), None);
+        let out = sub.take_tick(&stale).unwrap();
+        assert_eq!(
+            &*out.frame,
+            r#"{"type":"quotes","quotes":[{"s":0,"seq":1}]}"#
+        );
+        let fresh = tick(2, vec![update(0, 2), update(1, 5)]);
+        assert_eq!(sub.take_whole(&fresh), Some(2));
+        assert!(sub.take_tick(&fresh).is_none(), "marked sent");
+        assert_eq!(sub.take_whole(&fresh), None);
+        // A small subscription (no by-id index) always goes through `take_tick`.
+        let mut small = Subscription::new(100);
+        small.add(&[0], &snapshot(&[0; 100]), &[]);
+        assert_eq!(small.take_whole(&tick(1, vec![update(0, 1)])), None);
     }
 
     /// A partial subscription gets only its symbols; quotes already covered are skipped.
