@@ -465,6 +465,27 @@ async fn dashboard_and_demo_in_headless_chromium() {
             .await,
         0.0
     );
+    // Chromium offers permessage-deflate; the demo counts the push side's bytes compressed.
+    let extensions = browser
+        .js("return document.body.dataset.extensions ?? ''")
+        .await;
+    assert!(
+        extensions
+            .as_str()
+            .is_some_and(|e| e.contains("permessage-deflate")),
+        "the demo's connection: {extensions}"
+    );
+    let per_update = browser
+        .number(&format!(
+            "return {} / {}",
+            metric("push-panel", "bytes"),
+            metric("push-panel", "shown")
+        ))
+        .await;
+    assert!(
+        per_update > 0.0 && per_update < 150.0,
+        "compressed push bytes per update shown: {per_update}"
+    );
     browser.screenshot("demo").await;
 
     // Phone width: no horizontal scrolling.

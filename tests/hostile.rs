@@ -313,3 +313,27 @@ async fn upgrades_that_cannot_be_served_get_400() {
     );
     app.stop().await;
 }
+
+/// An upgrade request to a route that is no WebSocket goes through that route like any
+/// request and gets its answer (`/healthz` 200, an unknown path 404), then the connection
+/// closes: after asking for an upgrade, what the client sends next is not HTTP.
+#[tokio::test]
+async fn upgrade_requests_to_other_routes_get_their_answer_and_a_close() {
+    let app = TestApp::spawn().await;
+    for (path, status) in [("/healthz", 200), ("/nope", 404), ("/api/quotes", 200)] {
+        let mut conn = RawHttp::connect(app.addr).await;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        conn.send(request.as_bytes()).await;
+        let answer = conn.answer().await;
+        assert_eq!(answer.status, status, "{path}: {answer:?}");
+        assert_eq!(answer.header("connection"), Some("close"), "{path}");
+        let started = std::time::Instant::now();
+        let rest = conn.until_closed().await;
+        assert!(rest.is_empty(), "{path}: nothing after the answer");
+        assert!(started.elapsed() < Duration::from_secs(2), "{path}");
+    }
+    app.stop().await;
+}

@@ -9,7 +9,7 @@ import { SeqHistory } from "./lib/seq-history.js";
 import { DEFAULT_SYMBOLS } from "./lib/symbol-store.js";
 import { connect } from "./lib/ticker.js";
 import { withToken } from "./lib/token.js";
-import { drainTransferredBytes, frameBytes } from "./lib/traffic.js";
+import { deflatedFrameBytes, drainTransferredBytes, frameBytes } from "./lib/traffic.js";
 
 const QUOTES_PATH = "/api/quotes";
 // Longer than the longest poll interval, so a skipped update is still known when it is looked up.
@@ -40,8 +40,21 @@ const connection = connect({ symbols });
 connection.on("state", ({ state, attempt, stopped }) =>
   push.setNote(connectionLabel(state, attempt, stopped)),
 );
-connection.on("frame", (direction, text) => (push.bytes += frameBytes(direction, text)));
-connection.on("welcome", () => (push.requests += 1)); // the upgrade request
+connection.on("frame", (direction, text) => {
+  if (direction === "in" && connection.extensions.includes("permessage-deflate")) {
+    deflatedFrameBytes(text).then((bytes) => (push.bytes += bytes));
+  } else {
+    push.bytes += frameBytes(direction, text);
+  }
+});
+connection.on("welcome", () => {
+  push.requests += 1; // the upgrade request
+  // What the browser and the server agreed on, for the footnote and for tests.
+  document.body.dataset.extensions = connection.extensions;
+  $("#push-compression").textContent = connection.extensions.includes("permessage-deflate")
+    ? "compressed (permessage-deflate): each frame's payload as this browser deflates it"
+    : "uncompressed";
+});
 const showPushed = (quotes) => {
   for (const quote of quotes) {
     history.record(quote);

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ETAG, HOST, IF_NONE_MATCH, USER_AGENT};
@@ -21,10 +20,10 @@ use ticker::protocol::ServerMessage;
 use ticker::protocol::quote::Quote;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::BenchError;
 use crate::counting::{ByteCounts, CountingStream};
+use crate::raw_ws::{RawWs, Received};
 use crate::stats::Samples;
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +44,10 @@ pub struct CompareArgs {
     /// How long both run.
     #[arg(long, default_value_t = 30)]
     duration_secs: u64,
+    /// The push client offers permessage-deflate (the server's `ws.compression` decides):
+    /// its bytes are then what the compressed frames took on the wire.
+    #[arg(long)]
+    compression: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -60,6 +63,8 @@ pub struct Side {
     /// Polls answered 304 Not Modified.
     pub not_modified: u64,
     pub bytes: Arc<ByteCounts>,
+    /// The WebSocket extension agreed (push side, with `--compression`).
+    pub extension: Option<String>,
 }
 
 /// (symbol, seq) → ts of that update, as the push client saw it.
@@ -75,7 +80,13 @@ pub async fn run(args: CompareArgs) -> Result<(), BenchError> {
     let history = History::default();
     let symbols = args.symbols.join(",");
     let (push, poll) = tokio::try_join!(
-        push(&authority, &symbols, until, history.clone()),
+        push(
+            &authority,
+            &symbols,
+            args.compression,
+            until,
+            history.clone()
+        ),
         poll(
             &authority,
             &symbols,
@@ -96,6 +107,7 @@ pub async fn run(args: CompareArgs) -> Result<(), BenchError> {
 pub async fn push(
     authority: &str,
     symbols: &str,
+    compression: bool,
     until: Instant,
     history: History,
 ) -> Result<Side, BenchError> {
@@ -105,23 +117,24 @@ pub async fn push(
     };
     let tcp = TcpStream::connect(authority).await?;
     tcp.set_nodelay(true)?;
-    let url = format!("ws://{authority}/ws?symbols={symbols}");
+    let path = format!("/ws?symbols={symbols}");
     let stream = CountingStream::new(tcp, side.bytes.clone());
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    let mut ws = RawWs::connect(stream, authority, &path, compression).await?;
+    side.extension = ws.agreed.clone();
     let mut last: HashMap<String, u64> = HashMap::new();
     loop {
-        let message = tokio::select! {
-            message = ws.next() => message,
+        let received = tokio::select! {
+            received = ws.next() => received?,
             () = sleep_until(until) => break,
         };
-        let text = match message {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(BenchError::Usage("the server closed the WebSocket".into())),
+        let text = match received {
+            Received::Text(text) => text,
+            Received::Closed => {
+                return Err(BenchError::Usage("the server closed the WebSocket".into()));
+            }
         };
         let now = now_ms();
-        match serde_json::from_str::<ServerMessage>(&text)? {
+        match serde_json::from_slice::<ServerMessage>(&text)? {
             ServerMessage::Snapshot { quotes } => {
                 for q in quotes {
                     last.insert(q.symbol.clone(), q.seq);
@@ -141,7 +154,6 @@ pub async fn push(
             _ => {}
         }
     }
-    let _ = ws.close(None).await;
     Ok(side)
 }
 
@@ -273,6 +285,13 @@ fn report_table(args: &CompareArgs, push: &Side, poll: &Side) -> String {
         format!("{:.0}", per_update(push)),
         format!("{:.0}", per_update(poll)),
     );
+    let deflate = match push.extension.as_deref() {
+        None => "none",
+        Some(e) if e.contains("server_no_context_takeover") => "deflate, shared",
+        Some(_) => "deflate, per conn.",
+    };
+    // The poller sends no Accept-Encoding, so its answers are not compressed.
+    out += &row("compression", deflate.to_owned(), "none".to_owned());
     out
 }
 
@@ -294,6 +313,7 @@ fn report_json(args: &CompareArgs, push: &Side, poll: &Side) -> serde_json::Valu
             "requests": s.requests,
             "bytes": s.bytes.total(),
             "bytes_per_update": per_update(s),
+            "extension": s.extension,
         })
     };
     serde_json::json!({

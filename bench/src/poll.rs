@@ -68,7 +68,7 @@ pub async fn run(args: PollArgs) -> Result<(), BenchError> {
     let reference_until = Instant::now() + interval + duration + Duration::from_secs(1);
     let reference = tokio::spawn({
         let (addr, symbols, history) = (args.addr.clone(), args.symbols.clone(), history.clone());
-        async move { compare::push(&addr, &symbols, reference_until, history).await }
+        async move { compare::push(&addr, &symbols, false, reference_until, history).await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
 

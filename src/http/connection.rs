@@ -64,6 +64,11 @@ impl Connection {
     pub fn guard(&self) -> Rc<Guard> {
         Rc::clone(&self.guard)
     }
+
+    /// Whether the socket has something to read (or an error), without reading it.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.tcp.poll_read_ready(cx)
+    }
 }
 
 /// What bounds a connection's life while it is plain HTTP. Shared (one worker thread) by the

@@ -25,6 +25,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_http::{HttpService, KeepAlive, Protocol};
@@ -206,9 +207,23 @@ impl Acceptor {
         let guard = conn.guard();
         let served = http.call((conn, Protocol::Http1, peer));
         Box::pin(async move {
-            tokio::select! {
-                _ = served => {}
-                () = guard.overdue() => state.metrics().http_closed(Close::RequestTimeout.reason()),
+            let overdue = guard.overdue();
+            let mut served = std::pin::pin!(served);
+            let mut overdue = std::pin::pin!(overdue);
+            // Not `select!`, which would poll the guard on every wake-up of the connection:
+            // once it is a session, a tick's.
+            let timed_out = std::future::poll_fn(|cx| {
+                if served.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                if guard.is_session() {
+                    return Poll::Pending;
+                }
+                overdue.as_mut().poll(cx).map(|()| true)
+            })
+            .await;
+            if timed_out {
+                state.metrics().http_closed(Close::RequestTimeout.reason());
             }
             drop((open, permit));
             Ok(())

@@ -96,7 +96,7 @@ async fn answer<S, B>(
     routes: &S,
     req: Request,
     framed: Framed<Connection, Codec>,
-) -> Result<Option<Upgraded<Connection>>, actix_web::Error>
+) -> Result<Option<Upgraded>, actix_web::Error>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,

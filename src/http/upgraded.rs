@@ -25,6 +25,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
 
+use super::connection::Connection;
 use super::pipe::Writer;
 
 /// How long a client has to close its side after the server finished.
@@ -33,8 +34,8 @@ pub const LINGER: Duration = Duration::from_secs(1);
 const READ_CHUNK: usize = 4096;
 
 /// The connection after its 101, as one future.
-pub struct Upgraded<T> {
-    io: T,
+pub struct Upgraded {
+    io: Connection,
     /// What the 101's body yields; `None` once it ended.
     body: Option<BoxBody>,
     /// The bytes being written, from where the socket left off.
@@ -46,9 +47,9 @@ pub struct Upgraded<T> {
     linger: Option<Pin<Box<Sleep>>>,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Upgraded<T> {
+impl Upgraded {
     /// Serves `io`, first writing `head` (the 101's head), then the body's frames.
-    pub fn new(io: T, head: Bytes, inbound: Writer, body: BoxBody) -> Self {
+    pub fn new(io: Connection, head: Bytes, inbound: Writer, body: BoxBody) -> Self {
         Self {
             io,
             body: Some(body),
@@ -62,7 +63,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Upgraded<T> {
     /// Reads what the client sent while the session has room for it. Err: the connection failed.
     fn read(&mut self, cx: &mut Context<'_>) -> Result<(), ()> {
         let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
-        while self.reading && self.inbound.poll_room(cx).is_ready() {
+        // Readiness first: it is what a tick's wake-up touches, and the connection's only.
+        while self.reading
+            && self.io.poll_read_ready(cx).is_ready()
+            && self.inbound.poll_room(cx).is_ready()
+        {
             let mut buf = ReadBuf::uninit(&mut chunk);
             match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
@@ -121,7 +126,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Upgraded<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Future for Upgraded<T> {
+impl Future for Upgraded {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

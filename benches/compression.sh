@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# permessage-deflate at scale: workload W with N clients that offer the extension
+# (`ticker-bench push --compression`), against ticker with `ws.compression` off, shared and
+# per_connection in turn, the same load generator each time. Reports wire bytes per quote and
+# server CPU per frame (docs/benchmarks.md §15).
+#
+#   benches/compression.sh CLIENTS [SECONDS]
+#
+# Loopback only; each run stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=${PORT:-8081}
+clients=${1:?usage: benches/compression.sh CLIENTS [SECONDS]}
+secs=${2:-15}
+cargo build --release --quiet -p ticker --bin ticker
+cargo build --release --quiet -p ticker-bench --bin ticker-bench
+ulimit -n "$(ulimit -Hn)"
+export TICKER_ENV=bench
+for mode in off shared per_connection; do
+  TICKER__SERVER__PORT=$port TICKER__WS__COMPRESSION=$mode ./target/release/ticker \
+    > "/tmp/compression-$mode.log" 2>&1 &
+  pid=$!
+  sleep 1
+  ./target/release/ticker-bench push --addr "127.0.0.1:$port" --clients "$clients" \
+    --duration-secs "$secs" --server-pid "$pid" --label "ws.compression=$mode" --compression \
+    2>/dev/null
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+done
