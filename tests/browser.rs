@@ -177,6 +177,19 @@ impl Browser {
         }
     }
 
+    /// The page's WebSocket agreed on permessage-deflate (the page puts `extensions` on `body`).
+    async fn assert_deflate(&self, page: &str) {
+        let extensions = self
+            .js("return document.body.dataset.extensions ?? ''")
+            .await;
+        assert!(
+            extensions
+                .as_str()
+                .is_some_and(|e| e.starts_with("permessage-deflate")),
+            "{page}: negotiated extensions: {extensions}"
+        );
+    }
+
     async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, Vec::new())
@@ -335,15 +348,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
     browser.screenshot("dashboard").await;
     // Chromium offers permessage-deflate and the server's default (`shared`) accepts it: the
     // prices above arrived compressed.
-    let extensions = browser
-        .js("return document.body.dataset.extensions ?? ''")
-        .await;
-    assert!(
-        extensions
-            .as_str()
-            .is_some_and(|e| e.starts_with("permessage-deflate")),
-        "negotiated extensions: {extensions}"
-    );
+    browser.assert_deflate("dashboard").await;
 
     // A symbol the server does not know is refused with a notice.
     browser.add_symbol("nope").await;
@@ -466,15 +471,7 @@ async fn dashboard_and_demo_in_headless_chromium() {
         0.0
     );
     // Chromium offers permessage-deflate; the demo counts the push side's bytes compressed.
-    let extensions = browser
-        .js("return document.body.dataset.extensions ?? ''")
-        .await;
-    assert!(
-        extensions
-            .as_str()
-            .is_some_and(|e| e.contains("permessage-deflate")),
-        "the demo's connection: {extensions}"
-    );
+    browser.assert_deflate("demo").await;
     let per_update = browser
         .number(&format!(
             "return {} / {}",
