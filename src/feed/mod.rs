@@ -3,10 +3,11 @@
 //! [`outlets`] to every session without ever waiting for one; `FeedHandle` is its cheap,
 //! cloneable face, whatever the source.
 //!
-//! Updates go out on a bounded broadcast ring shared by all sessions, so a slow session costs no
-//! memory of its own: when it falls behind the ring it is told how far (`Lagged`) and resyncs
-//! from the latest snapshot, which the actor also publishes on a `watch` after every tick.
-
+//! Updates go out on a bounded broadcast ring, read by one listener per worker thread that
+//! hands each tick to the sessions watching its symbols (`session::interest`); a session more
+//! than a ring's worth behind resyncs from the latest snapshot, which the actor also publishes
+//! on a `watch` after every tick. Ticks are shared (`Arc`), so a slow session holds at most a
+//! ring's worth of pointers.
 //!
 //! Imports `protocol` and `settings` only.
 
@@ -68,10 +69,6 @@ impl Update {
 #[derive(Debug)]
 pub struct Tick {
     pub number: u64,
-    /// Where this tick is in the ring's sequence: how many ticks went out before it. With
-    /// [`FeedHandle::ticks_sent`], how far behind a session reading it is, without asking the
-    /// ring (which takes its lock).
-    pub sent: u64,
     pub ts: u64,
     pub updates: Vec<Update>,
     /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client subscribed to all.
@@ -179,6 +176,9 @@ pub struct FeedHandle {
     history: Arc<History>,
     /// How many ticks the feed has put in the ring.
     sent: Arc<AtomicU64>,
+    /// The ring itself, to read it from its next tick on (`subscribe_ticks`); weak, so the
+    /// ring closes when the feed stops.
+    ring: broadcast::WeakSender<Arc<Tick>>,
     /// How far behind the market this feed runs (a delayed tier); zero for the live feed.
     delay_ms: u64,
 }
@@ -192,6 +192,7 @@ impl FeedHandle {
         universe: Arc<Universe>,
         history: Arc<History>,
         sent: Arc<AtomicU64>,
+        ring: broadcast::WeakSender<Arc<Tick>>,
     ) -> Self {
         Self {
             commands,
@@ -200,6 +201,7 @@ impl FeedHandle {
             universe,
             history,
             sent,
+            ring,
             delay_ms: 0,
         }
     }
@@ -245,10 +247,19 @@ impl FeedHandle {
         response.await.map_err(|_| FeedClosed)
     }
 
-    /// How many ticks the feed has put in the ring so far: a reader of tick `t` has
-    /// `ticks_sent() - t.sent - 1` more waiting.
+    /// How many ticks the feed has put in the ring so far.
     pub fn ticks_sent(&self) -> u64 {
         self.sent.load(Ordering::Acquire)
+    }
+
+    /// A receiver of every tick sent from now on; `None` once the feed has stopped.
+    pub fn subscribe_ticks(&self) -> Option<broadcast::Receiver<Arc<Tick>>> {
+        self.ring.upgrade().map(|ring| ring.subscribe())
+    }
+
+    /// Tells this feed's ring apart from other feeds' (for per-feed state on a thread).
+    pub fn ring_id(&self) -> usize {
+        Arc::as_ptr(&self.sent) as usize
     }
 
     /// The latest snapshot; never blocks the feed.

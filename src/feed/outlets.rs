@@ -12,7 +12,8 @@ use super::symbols::Universe;
 use super::{Command, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
 use crate::protocol::{QuotesKind, quotes_frame};
 
-/// Ticks the broadcast ring holds; a session further behind than this resyncs from a snapshot.
+/// Ticks the broadcast ring holds, and a session's slot at most; a session further behind than
+/// this resyncs from a snapshot.
 pub const TICK_BUFFER: usize = 64;
 const COMMAND_BUFFER: usize = 64;
 
@@ -52,7 +53,8 @@ impl Outlets {
             status: status_tx,
             sent: Arc::clone(&sent),
         };
-        let handle = FeedHandle::new(commands_tx, latest, status, universe, history, sent);
+        let ring = outlets.ticks.downgrade();
+        let handle = FeedHandle::new(commands_tx, latest, status, universe, history, sent, ring);
         (outlets, commands, handle)
     }
 
@@ -111,11 +113,9 @@ impl Outlets {
             }
         };
         self.latest.send_replace(Arc::new(snapshot));
-        // Counted before it is sent, so a reader never sees a count short of its tick.
-        let sent = self.sent.fetch_add(1, Ordering::AcqRel);
+        self.sent.fetch_add(1, Ordering::AcqRel);
         let tick = Tick {
             number,
-            sent,
             ts,
             updates,
             frame,

@@ -1,19 +1,20 @@
 //! The 101 response's body: the connection's only writer. The connection's task
 //! (`http::upgraded`), which also reads the client's bytes, pulls frames from it whenever the
-//! socket took the last one; on that same poll the body takes the feed's ticks, so a tick wakes
-//! one task per connection and its frame goes to the socket as shared `Bytes`, encoded once per
-//! tick.
+//! socket took the last one; on that same poll the body takes the ticks its thread's listener
+//! handed to it ([`interest`](super::interest): only ticks that move one of its symbols), so a
+//! tick wakes one task per interested connection and its frame goes to the socket as shared
+//! `Bytes`, encoded once per tick.
 //!
 //! The session queues its own frames (replies, snapshots, pings, the Close) in a short queue the
 //! body sends before any tick. The two share an [`Outbox`] on the connection's worker thread.
 //!
 //! Backpressure: the connection stops polling the body while the socket is full. Ticks then
-//! wait in the feed's ring; when polling resumes more than `CONFLATE_BACKLOG` behind, the ticks
-//! that piled up become one frame with the latest state of their symbols (past the ring, a
-//! resync), so a slow client costs a flag per symbol. The body cannot run while it is not polled, so it leaves a timestamp instead:
-//! [`Outlet::stalled_since`] is when it last handed out a frame without being asked for the next,
-//! and the session, on its own timer, drops a client stuck that way past
-//! `ws.slow_client_timeout_ms`.
+//! wait in the session's slot; when polling resumes more than `CONFLATE_BACKLOG` behind, the
+//! ticks that piled up become one frame with the latest state of their symbols (past the slot's
+//! bound, a resync), so a slow client costs a flag per symbol. The body cannot run while it is
+//! not polled, so it leaves a timestamp instead: [`Outlet::stalled_since`] is when it last
+//! handed out a frame without being asked for the next, and the session, on its own timer,
+//! drops a client stuck that way past `ws.slow_client_timeout_ms`.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
@@ -22,21 +23,17 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
 
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 use bytestring::ByteString;
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
-};
 use tokio::time::Instant;
-use tokio_util::sync::ReusableBoxFuture;
 
 use crate::clock::now_ms;
 use crate::feed::{FeedHandle, Tick};
 use crate::metrics::SessionCounts;
+use crate::session::interest::{self, Slot};
 use crate::session::outbound::Encoder;
 use crate::session::subscription::{Batch, Subscription};
 
@@ -46,9 +43,6 @@ pub const QUEUE_FRAMES: usize = 16;
 /// How many ticks a client may be behind the feed and still get each one; past it, what waits
 /// is conflated. As much slack as a client used to have in actix-ws's 32-frame queue.
 const CONFLATE_BACKLOG: usize = 32;
-
-type Ticks = broadcast::Receiver<Arc<Tick>>;
-type NextTick = ReusableBoxFuture<'static, (Result<Arc<Tick>, RecvError>, Ticks)>;
 
 /// The connection is gone: its task dropped the body.
 #[derive(Debug)]
@@ -65,8 +59,9 @@ pub struct Outbox {
     /// Encodes text messages as they are written, so a per-connection compressor sees them in
     /// the order the client reads them.
     encoder: Encoder,
-    /// Handed over by the session once the client is welcomed and subscribed.
-    ticks: Option<Ticks>,
+    /// Where this thread's listener hands over the ticks the client wants; set once the
+    /// client is welcomed.
+    slot: Option<Slot>,
     /// When the body last handed out a frame, if the connection has not asked for the next since.
     yielded_at: Option<Instant>,
     /// The session queued its last frame: the body ends after the queue.
@@ -90,7 +85,6 @@ pub struct Outlet(Rc<RefCell<Outbox>>);
 /// The response body: what the connection's task polls.
 pub struct Body {
     outbox: Rc<RefCell<Outbox>>,
-    next_tick: Option<NextTick>,
 }
 
 impl Outlet {
@@ -101,7 +95,7 @@ impl Outlet {
             feed,
             queue: VecDeque::with_capacity(QUEUE_FRAMES),
             encoder,
-            ticks: None,
+            slot: None,
             yielded_at: None,
             closed: false,
             gone: false,
@@ -114,7 +108,6 @@ impl Outlet {
     pub fn body(&self) -> Body {
         Body {
             outbox: Rc::clone(&self.0),
-            next_tick: None,
         }
     }
 
@@ -123,11 +116,22 @@ impl Outlet {
         self.0.borrow_mut()
     }
 
-    /// Starts the hot path: from now on the body sends the client its part of every tick.
-    pub fn follow(&self, ticks: Ticks) {
+    /// Starts the hot path: from now on the body sends the client its part of every tick
+    /// handed to `slot`; what it is handed follows the subscription (`watch_symbols`).
+    pub fn follow(&self, slot: Slot) {
         let mut outbox = self.0.borrow_mut();
-        outbox.ticks = Some(ticks);
+        slot.watch(&outbox.subscription);
+        outbox.slot = Some(slot);
         outbox.wake_body();
+    }
+
+    /// After the subscription changed: the ticks handed to this session follow it. Call it in
+    /// the same step as the snapshot the change starts from is taken (`interest`).
+    pub fn watch_symbols(&self) {
+        let outbox = self.0.borrow();
+        if let Some(slot) = &outbox.slot {
+            slot.watch(&outbox.subscription);
+        }
     }
 
     /// Queues a control frame; the caller made room first (`has_room` or `room`).
@@ -189,7 +193,7 @@ impl Outbox {
     }
 
     /// The next frame for the client: the session's first, else the ticks that arrived.
-    fn next_frame(&mut self, next_tick: &mut Option<NextTick>, cx: &mut Context<'_>) -> Next {
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Next {
         if let Some(queued) = self.queue.pop_front() {
             if let Some(waker) = self.room_waker.take() {
                 waker.wake();
@@ -202,11 +206,8 @@ impl Outbox {
         if self.closed {
             return Next::End;
         }
-        if let Some(ticks) = self.ticks.take() {
-            *next_tick = Some(ReusableBoxFuture::new(receive(ticks)));
-        }
-        // Until a frame or `Pending`, which leaves the connection's waker with the ring.
-        while let Poll::Ready(tick) = self.receive_tick(next_tick, cx) {
+        // Until a frame or `Pending`, which leaves the connection's waker with the slot.
+        while let Poll::Ready(tick) = self.receive_tick(cx) {
             if let Some(frame) = self.tick_frame(tick) {
                 return Next::Frame(frame);
             }
@@ -217,52 +218,45 @@ impl Outbox {
     /// The next tick, one at a time while the client keeps up. With more than
     /// `CONFLATE_BACKLOG` ticks behind it, the client is slow: every tick that waits is marked
     /// pending instead (`Ready(None)`), to go out as one frame of the latest quotes.
-    fn receive_tick(
-        &mut self,
-        next_tick: &mut Option<NextTick>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Arc<Tick>>> {
-        let Some(recv) = next_tick.as_mut() else {
+    fn receive_tick(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Tick>>> {
+        let Some(slot) = &self.slot else {
             return Poll::Pending;
         };
-        let (result, mut ticks) = ready!(recv.poll(cx));
-        let tick = match result {
-            Ok(tick) if self.feed.ticks_sent() - tick.sent <= CONFLATE_BACKLOG as u64 + 1 => {
-                Some(tick)
+        match slot.next(cx.waker()) {
+            interest::Next::Tick { tick, behind } if behind <= CONFLATE_BACKLOG => {
+                Poll::Ready(Some(tick))
             }
-            Ok(tick) => {
+            interest::Next::Tick { tick, .. } => {
                 self.subscription.defer_tick(&tick);
-                self.drain(&mut ticks);
-                None
+                self.drain(cx.waker());
+                Poll::Ready(None)
             }
-            Err(RecvError::Lagged(_)) => {
+            interest::Next::Lagged => {
                 self.counts.resyncs += 1;
                 self.subscription.defer_all();
-                self.drain(&mut ticks);
-                None
+                self.drain(cx.waker());
+                Poll::Ready(None)
             }
-            // The feed is gone; the session learns it from the feed's status channel.
-            Err(RecvError::Closed) => {
-                *next_tick = None;
-                return Poll::Pending;
-            }
-        };
-        recv.set(receive(ticks));
-        Poll::Ready(tick)
+            // The feed is gone when closed; the session learns it from the feed's status.
+            interest::Next::Empty | interest::Next::Closed => Poll::Pending,
+        }
     }
 
-    /// Marks every tick waiting in the ring pending.
-    fn drain(&mut self, ticks: &mut Ticks) {
+    /// Marks every tick waiting in the slot pending.
+    fn drain(&mut self, waker: &Waker) {
+        let Some(slot) = &self.slot else {
+            return;
+        };
         loop {
-            match ticks.try_recv() {
-                Ok(tick) => {
+            match slot.next(waker) {
+                interest::Next::Tick { tick, .. } => {
                     self.subscription.defer_tick(&tick);
                 }
-                Err(TryRecvError::Lagged(_)) => {
+                interest::Next::Lagged => {
                     self.counts.resyncs += 1;
                     self.subscription.defer_all();
                 }
-                Err(_) => return,
+                interest::Next::Empty | interest::Next::Closed => return,
             }
         }
     }
@@ -311,11 +305,6 @@ enum Next {
     End,
 }
 
-async fn receive(mut ticks: Ticks) -> (Result<Arc<Tick>, RecvError>, Ticks) {
-    let result = ticks.recv().await;
-    (result, ticks)
-}
-
 impl MessageBody for Body {
     type Error = Infallible;
 
@@ -330,7 +319,7 @@ impl MessageBody for Body {
         let this = self.get_mut();
         let mut outbox = this.outbox.borrow_mut();
         outbox.yielded_at = None;
-        match outbox.next_frame(&mut this.next_tick, cx) {
+        match outbox.next_frame(cx) {
             Next::Frame(frame) => {
                 outbox.counts.frames_out += 1;
                 outbox.counts.bytes_out += frame.len() as u64;
@@ -382,6 +371,7 @@ mod tests {
     use crate::feed::outlets::Outlets;
     use crate::feed::symbols::{SymbolId, Universe};
     use crate::feed::{FeedStatus, Snapshot, Update};
+    use crate::session::interest::Interest;
     use crate::session::outbound;
     use crate::settings::SymbolSettings;
 
@@ -405,13 +395,29 @@ mod tests {
         }
     }
 
-    /// A feed of two symbols.
-    fn feed() -> (Outlets, FeedHandle) {
-        let settings: Vec<SymbolSettings> = ["AAA", "BBB"]
-            .iter()
-            .map(|s| SymbolSettings {
-                symbol: (*s).to_owned(),
-                name: (*s).to_owned(),
+    /// A feed of `n` symbols, as one worker thread sees it: the ring and this thread's
+    /// interest, which `publish` hands each tick to, as the thread's listener would.
+    struct Feed {
+        outlets: Outlets,
+        handle: FeedHandle,
+        ring: tokio::sync::broadcast::Receiver<Arc<Tick>>,
+        interest: Rc<Interest>,
+    }
+
+    impl Feed {
+        fn publish(&mut self, number: u64, updates: Vec<Update>) {
+            self.outlets.publish(number, number, 1, updates);
+            while let Ok(tick) = self.ring.try_recv() {
+                self.interest.dispatch(&tick);
+            }
+        }
+    }
+
+    fn feed_of(n: usize) -> Feed {
+        let settings: Vec<SymbolSettings> = (0..n)
+            .map(|i| SymbolSettings {
+                symbol: format!("S{i}"),
+                name: format!("S{i}"),
                 price: 10.0,
                 volatility: 0.1,
                 drift: 0.0,
@@ -420,7 +426,7 @@ mod tests {
         let universe = Arc::new(Universe::new(&settings));
         let first = Snapshot {
             tick: 0,
-            quotes: vec![update(0, 0), update(1, 0)],
+            quotes: (0..n).map(|id| update(id, 0)).collect(),
             epoch: 1,
         };
         let history = Arc::new(crate::feed::history::History::new(
@@ -428,17 +434,33 @@ mod tests {
             &crate::settings::Settings::defaults().unwrap().history,
         ));
         let (outlets, _, handle) = Outlets::new(first, FeedStatus::Live, universe, history);
-        (outlets, handle)
+        let ring = handle.subscribe_ticks().expect("the feed runs");
+        Feed {
+            outlets,
+            handle,
+            ring,
+            interest: Rc::new(Interest::new(n)),
+        }
+    }
+
+    /// A feed of two symbols.
+    fn feed() -> Feed {
+        feed_of(2)
     }
 
     /// An outlet following the feed, subscribed to `symbols`, and its body.
-    fn follower(outlets: &Outlets, feed: &FeedHandle, symbols: &[SymbolId]) -> (Outlet, Body) {
-        let outlet = Outlet::new(Subscription::new(2), feed.clone(), Encoder::Plain);
+    fn follower(feed: &Feed, symbols: &[SymbolId]) -> (Outlet, Body) {
+        let handle = &feed.handle;
+        let outlet = Outlet::new(
+            Subscription::new(handle.universe().len()),
+            handle.clone(),
+            Encoder::Plain,
+        );
         outlet
             .state()
             .subscription
-            .add(symbols, &feed.latest(), &[]);
-        outlet.follow(outlets.ticks.subscribe());
+            .add(symbols, &handle.latest(), &[]);
+        outlet.follow(Interest::slot(&feed.interest));
         let body = outlet.body();
         (outlet, body)
     }
@@ -460,12 +482,12 @@ mod tests {
     /// A tick two clients want whole is encoded once: both bodies hand out the same buffer.
     #[test]
     fn whole_tick_frame_is_encoded_once_and_shared() {
-        let (outlets, feed) = feed();
-        let (_a, mut a) = follower(&outlets, &feed, &[0, 1]);
-        let (_b, mut b) = follower(&outlets, &feed, &[0, 1]);
+        let mut feed = feed();
+        let (_a, mut a) = follower(&feed, &[0, 1]);
+        let (_b, mut b) = follower(&feed, &[0, 1]);
         let wakes = Arc::new(Wakes::default());
         assert!(poll(&mut a, &wakes).is_pending());
-        outlets.publish(1, 1, 1, vec![update(0, 1), update(1, 1)]);
+        feed.publish(1, vec![update(0, 1), update(1, 1)]);
         let one = frame(poll(&mut a, &wakes));
         let two = frame(poll(&mut b, &wakes));
         assert_eq!(one.as_ptr(), two.as_ptr(), "the same buffer");
@@ -476,18 +498,17 @@ mod tests {
         );
     }
 
-    /// A tick without this client's symbols leaves the body waiting on the ring, so the next
-    /// tick wakes it.
+    /// A tick without this client's symbols leaves the body waiting, so the next tick wakes it.
     #[test]
     fn unwanted_tick_keeps_the_body_registered() {
-        let (outlets, feed) = feed();
-        let (_outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let mut feed = feed();
+        let (_outlet, mut body) = follower(&feed, &[0]);
         let wakes = Arc::new(Wakes::default());
         assert!(poll(&mut body, &wakes).is_pending());
-        outlets.publish(1, 1, 1, vec![update(1, 1)]);
+        feed.publish(1, vec![update(1, 1)]);
         assert!(poll(&mut body, &wakes).is_pending());
         let before = wakes.0.load(Ordering::SeqCst);
-        outlets.publish(2, 2, 1, vec![update(0, 2)]);
+        feed.publish(2, vec![update(0, 2)]);
         assert!(
             wakes.0.load(Ordering::SeqCst) > before,
             "woken by the wanted tick"
@@ -499,10 +520,10 @@ mod tests {
     /// the session's frames go before ticks; the body ends after the Close.
     #[test]
     fn stall_timestamp_queue_order_and_end() {
-        let (outlets, feed) = feed();
-        let (outlet, mut body) = follower(&outlets, &feed, &[0]);
+        let mut feed = feed();
+        let (outlet, mut body) = follower(&feed, &[0]);
         let wakes = Arc::new(Wakes::default());
-        outlets.publish(1, 1, 1, vec![update(0, 1)]);
+        feed.publish(1, vec![update(0, 1)]);
         outlet.push_text("first".into());
         assert_eq!(frame(poll(&mut body, &wakes)), outbound::text("first"));
         assert!(outlet.stalled_since().is_some());
@@ -518,12 +539,12 @@ mod tests {
     /// latest quotes, the skipped updates counted.
     #[test]
     fn backlog_is_conflated() {
-        let (outlets, feed) = feed();
-        let (outlet, mut body) = follower(&outlets, &feed, &[0, 1]);
+        let mut feed = feed();
+        let (outlet, mut body) = follower(&feed, &[0, 1]);
         let wakes = Arc::new(Wakes::default());
         let n = CONFLATE_BACKLOG as u64 + 5;
         for seq in 1..=n {
-            outlets.publish(seq, seq, 1, vec![update(0, seq), update(1, seq)]);
+            feed.publish(seq, vec![update(0, seq), update(1, seq)]);
         }
         let conflated = frame(poll(&mut body, &wakes));
         let latest = format!(r#"[{{"s":0,"seq":{n}}},{{"s":1,"seq":{n}}}]}}"#);
@@ -533,5 +554,35 @@ mod tests {
             "nothing older follows"
         );
         assert_eq!(outlet.state().counts.conflated, 2 * (n - 1));
+    }
+
+    /// A client watching a few symbols of a large universe is handed only the ticks that move
+    /// one of them: a tick of other symbols does not wake it at all; one of its own does, once.
+    #[test]
+    fn quiet_symbols_wake_nobody() {
+        let mut feed = feed_of(40);
+        let (outlet, mut body) = follower(&feed, &[3]);
+        assert!(
+            !outlet.state().subscription.is_dense(),
+            "1 of 40: listed by symbol"
+        );
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        for n in 1..=100 {
+            feed.publish(n, vec![update(1, n), update(7, n)]);
+        }
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "never woken");
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(101, vec![update(1, 101), update(3, 101), update(3, 102)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken once");
+        let sent = frame(poll(&mut body, &wakes));
+        assert!(sent.ends_with(br#"[{"s":3,"seq":101},{"s":3,"seq":102}]}"#));
+        assert_eq!(outlet.state().counts.resyncs, 0, "quiet is not slow");
+        // Unsubscribed: not even its own symbol's ticks reach it.
+        outlet.state().subscription.remove(&[3]);
+        outlet.watch_symbols();
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(102, vec![update(3, 103)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 }

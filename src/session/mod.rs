@@ -1,7 +1,8 @@
 //! The session actor: one per WebSocket connection; it answers the client's requests and pings,
 //! pings it on a heartbeat, drops it when it stops reading, and closes it with the right RFC 6455
-//! code. The quotes themselves never pass through it: the response [`body`] takes them from the
-//! feed on the connection's own task (`http::upgraded`), so a tick wakes one task per
+//! code. The quotes themselves never pass through it: the response [`body`] takes the ticks
+//! its thread's listener hands it ([`interest`]: only those that move one of its symbols) on
+//! the connection's own task (`http::upgraded`), so a tick wakes one task per interested
 //! connection.
 //!
 //! `run` is one loop over `tokio::select!` (client frame, heartbeat deadline, stall check, feed
@@ -26,6 +27,7 @@ pub(crate) mod frame_guard;
 pub(crate) mod frames;
 pub(crate) mod heartbeat;
 pub(crate) mod inbound;
+pub(crate) mod interest;
 pub(crate) mod outbound;
 pub(crate) mod resume;
 pub(crate) mod subscription;
@@ -238,11 +240,10 @@ impl Session {
         deflate: Option<(Deflate, Marks)>,
     ) -> Result<Infallible, End> {
         let shutdown = self.ctx.shutdown.clone();
-        let Watcher {
-            snapshot,
-            ticks,
-            mut status,
-        } = self.ctx.feed.watch().await.map_err(|_| away())?;
+        let Watcher { mut status, .. } = self.ctx.feed.watch().await.map_err(|_| away())?;
+        // From here on this thread's listener hands the session the ticks it subscribes to.
+        let slot = interest::slot(&self.ctx.feed).ok_or_else(away)?;
+        self.out.follow(slot);
         // The queue is empty: welcome, status and the first subscription fit.
         self.send_welcome();
         let initial_status = *status.borrow_and_update();
@@ -250,10 +251,9 @@ impl Session {
             self.send_status(initial_status);
         }
         if !initial.is_empty() {
-            self.subscribe(&initial, None, &snapshot);
+            let latest = self.ctx.feed.latest();
+            self.subscribe(&initial, None, &latest);
         }
-        drop(snapshot);
-        self.out.follow(ticks);
 
         let ws = Arc::clone(&self.ctx.ws);
         let slow_after = ws.slow_client_timeout_ms.get();
@@ -516,6 +516,8 @@ impl Session {
             state.counts.quotes_out += out.quotes as u64;
         }
         drop(state);
+        // In the same step as `snapshot` was taken: every later tick of these symbols comes.
+        self.out.watch_symbols();
         if !plan.problems.is_empty() {
             self.send(ServerMessage::Error {
                 id: None,
@@ -546,6 +548,7 @@ impl Session {
         let resolved = self.ctx.feed.universe().resolve(names);
         self.report_unknown(resolved.unknown);
         self.out.state().subscription.remove(&resolved.ids);
+        self.out.watch_symbols();
         self.send_subscribed(Vec::new());
     }
 

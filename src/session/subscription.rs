@@ -82,6 +82,12 @@ impl Subscription {
         self.entries.iter().map(|e| e.id as SymbolId)
     }
 
+    /// Whether this subscription covers a large part of the universe (and so keeps a by-id
+    /// index): such a client is handed every tick (`interest`).
+    pub fn is_dense(&self) -> bool {
+        self.index.is_some()
+    }
+
     pub fn has_pending(&self) -> bool {
         self.pending > 0
     }
@@ -343,7 +349,6 @@ mod tests {
         let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
         Tick {
             number,
-            sent: number,
             ts: number,
             updates,
             frame,

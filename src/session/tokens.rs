@@ -62,6 +62,7 @@ impl Session {
         self.entitlements = granted;
         if !lost.is_empty() {
             self.out.state().subscription.remove(&lost);
+            self.out.watch_symbols();
             let names: Vec<String> = lost
                 .iter()
                 .map(|&id| universe.name(id).to_owned())

@@ -1,0 +1,306 @@
+//! Which sessions of this worker thread want a tick: one listener per thread and feed waits on
+//! the feed's ring, and hands each tick to the sessions that watch a symbol in it, waking them;
+//! a session none of whose symbols moved is not woken at all.
+//!
+//! A session's [`Slot`] holds the ticks handed to it and not yet sent (its body takes them) and
+//! its waker. A session watching a large part of the universe (a by-id index in its
+//! `Subscription`) is handed every tick; a smaller one is listed under each of its symbols, so
+//! a tick costs the listener one look per moved symbol and one hand-over per interested session.
+//!
+//! Why a listener, not each session on the ring: a task waiting on the ring is woken by the
+//! feed's thread (waking another thread's task takes that thread's queue lock), and waits and
+//! re-registers under the ring's lock on every tick; the ring cannot tell who wants what.
+//! Here a tick wakes one task per worker from the feed's thread; that task wakes, on its own
+//! thread, only the sessions that want the tick.
+//!
+//! No gap, no duplicate: a thread's listener receives from the ring before any of its sessions
+//! subscribes (its receiver is made at once, `FeedHandle::subscribe_ticks`), and a session
+//! registers its symbols in the same step as it takes the snapshot they start from, so every
+//! tick after that snapshot reaches it; one the snapshot already covers is dropped by seq in
+//! `Subscription`.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::feed::{FeedHandle, TICK_BUFFER, Tick};
+use crate::session::subscription::Subscription;
+
+/// The sessions of one thread following one feed.
+pub struct Interest {
+    inner: RefCell<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: Vec<Option<SlotState>>,
+    free: Vec<u32>,
+    /// Sessions handed every tick.
+    every_tick: Vec<u32>,
+    /// By symbol id: the sessions watching it (of those not handed every tick).
+    by_symbol: Vec<Vec<u32>>,
+    /// How many sessions are listed in `by_symbol`.
+    listed: usize,
+    /// The feed has stopped: no tick will come.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct SlotState {
+    ticks: VecDeque<Arc<Tick>>,
+    /// More than `TICK_BUFFER` ticks waited: they were dropped, the session resyncs.
+    lagged: bool,
+    waker: Option<Waker>,
+    registered: Registered,
+}
+
+#[derive(Default, Clone, PartialEq)]
+enum Registered {
+    #[default]
+    Nothing,
+    EveryTick,
+    Symbols(Vec<u32>),
+}
+
+/// A session's place in its thread's [`Interest`]; leaves it when dropped.
+pub struct Slot {
+    interest: Rc<Interest>,
+    id: u32,
+}
+
+/// What a session's body finds in its slot.
+pub enum Next {
+    Tick {
+        tick: Arc<Tick>,
+        /// Ticks still waiting behind this one.
+        behind: usize,
+    },
+    /// Ticks were dropped: the session is too far behind.
+    Lagged,
+    /// Nothing yet; the waker will be woken when something comes.
+    Empty,
+    /// The feed has stopped.
+    Closed,
+}
+
+thread_local! {
+    /// This thread's interest in each feed, by `FeedHandle::ring_id`.
+    static INTERESTS: RefCell<HashMap<usize, Rc<Interest>>> = RefCell::new(HashMap::new());
+}
+
+/// A slot for a session of this thread following `feed`; the thread's listener for `feed` is
+/// started with the first one. Must run on a `LocalSet` (an actix worker). `None` once the feed
+/// has stopped.
+pub fn slot(feed: &FeedHandle) -> Option<Slot> {
+    let key = feed.ring_id();
+    let interest = INTERESTS.with(|interests| {
+        let mut interests = interests.borrow_mut();
+        if let Some(interest) = interests.get(&key) {
+            return Some(Rc::clone(interest));
+        }
+        let ticks = feed.subscribe_ticks()?;
+        let interest = Rc::new(Interest::new(feed.universe().len()));
+        tokio::task::spawn_local(listen(ticks, Rc::clone(&interest), key));
+        interests.insert(key, Rc::clone(&interest));
+        Some(interest)
+    })?;
+    Some(Interest::slot(&interest))
+}
+
+/// The thread's listener: hands every tick of the ring to the sessions that want it.
+async fn listen(mut ticks: broadcast::Receiver<Arc<Tick>>, interest: Rc<Interest>, key: usize) {
+    loop {
+        match ticks.recv().await {
+            Ok(tick) => interest.dispatch(&tick),
+            // The listener itself fell behind (the thread was busy): everyone missed ticks.
+            Err(RecvError::Lagged(_)) => interest.lag_all(),
+            Err(RecvError::Closed) => break,
+        }
+    }
+    interest.close();
+    INTERESTS.with(|interests| interests.borrow_mut().remove(&key));
+}
+
+impl Interest {
+    pub fn new(universe_len: usize) -> Self {
+        Self {
+            inner: RefCell::new(Inner {
+                by_symbol: vec![Vec::new(); universe_len],
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// A new, empty slot.
+    pub fn slot(this: &Rc<Self>) -> Slot {
+        let mut inner = this.inner.borrow_mut();
+        let state = Some(SlotState::default());
+        let id = match inner.free.pop() {
+            Some(id) => {
+                inner.slots[id as usize] = state;
+                id
+            }
+            None => {
+                inner.slots.push(state);
+                (inner.slots.len() - 1) as u32
+            }
+        };
+        Slot {
+            interest: Rc::clone(this),
+            id,
+        }
+    }
+
+    /// Hands `tick` to every session that watches one of its symbols, and wakes them.
+    pub fn dispatch(&self, tick: &Arc<Tick>) {
+        let mut inner = self.inner.borrow_mut();
+        let Inner {
+            slots,
+            every_tick,
+            by_symbol,
+            listed,
+            ..
+        } = &mut *inner;
+        for &id in every_tick.iter() {
+            hand(slots, id, tick);
+        }
+        if *listed > 0 {
+            for u in &tick.updates {
+                for &id in by_symbol.get(u.symbol).into_iter().flatten() {
+                    hand(slots, id, tick);
+                }
+            }
+        }
+    }
+
+    fn lag_all(&self) {
+        for state in self.inner.borrow_mut().slots.iter_mut().flatten() {
+            state.ticks.clear();
+            state.lagged = true;
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    fn close(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.closed = true;
+        for state in inner.slots.iter_mut().flatten() {
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Queues `tick` for slot `id` (once, however many of its symbols moved) and wakes it.
+fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
+    let Some(state) = slots.get_mut(id as usize).and_then(Option::as_mut) else {
+        return;
+    };
+    if state
+        .ticks
+        .back()
+        .is_some_and(|last| Arc::ptr_eq(last, tick))
+    {
+        return;
+    }
+    if state.ticks.len() >= TICK_BUFFER {
+        state.ticks.clear();
+        state.lagged = true;
+    } else if !state.lagged {
+        state.ticks.push_back(Arc::clone(tick));
+    }
+    if let Some(waker) = state.waker.take() {
+        waker.wake();
+    }
+}
+
+impl Slot {
+    /// Registers what `subscription` watches: every tick for a large subscription, its
+    /// symbols' ticks for a small one, none for an empty one.
+    pub fn watch(&self, subscription: &Subscription) {
+        let wanted = if subscription.len() == 0 {
+            Registered::Nothing
+        } else if subscription.is_dense() {
+            Registered::EveryTick
+        } else {
+            Registered::Symbols(subscription.symbols().map(|id| id as u32).collect())
+        };
+        let mut inner = self.interest.inner.borrow_mut();
+        let inner = &mut *inner;
+        let Some(state) = inner.slots[self.id as usize].as_mut() else {
+            return;
+        };
+        if state.registered == wanted {
+            return;
+        }
+        let before = std::mem::replace(&mut state.registered, wanted.clone());
+        unlist(inner, self.id, &before);
+        match wanted {
+            Registered::Nothing => {}
+            Registered::EveryTick => inner.every_tick.push(self.id),
+            Registered::Symbols(ids) => {
+                inner.listed += 1;
+                for id in ids {
+                    inner.by_symbol[id as usize].push(self.id);
+                }
+            }
+        }
+    }
+
+    /// The next tick handed to this session, or why there is none; with `Empty`, `waker` is
+    /// woken when one comes.
+    pub fn next(&self, waker: &Waker) -> Next {
+        let mut inner = self.interest.inner.borrow_mut();
+        let closed = inner.closed;
+        let Some(state) = inner.slots[self.id as usize].as_mut() else {
+            return Next::Closed;
+        };
+        if std::mem::take(&mut state.lagged) {
+            return Next::Lagged;
+        }
+        if let Some(tick) = state.ticks.pop_front() {
+            let behind = state.ticks.len();
+            return Next::Tick { tick, behind };
+        }
+        if closed {
+            return Next::Closed;
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => state.waker = Some(waker.clone()),
+        }
+        Next::Empty
+    }
+}
+
+/// Takes slot `id` off the lists `registered` put it on.
+fn unlist(inner: &mut Inner, id: u32, registered: &Registered) {
+    match registered {
+        Registered::Nothing => {}
+        Registered::EveryTick => inner.every_tick.retain(|&s| s != id),
+        Registered::Symbols(ids) => {
+            inner.listed -= 1;
+            for &symbol in ids {
+                inner.by_symbol[symbol as usize].retain(|&s| s != id);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut inner = self.interest.inner.borrow_mut();
+        let inner = &mut *inner;
+        if let Some(state) = inner.slots[self.id as usize].take() {
+            unlist(inner, self.id, &state.registered);
+            inner.free.push(self.id);
+        }
+    }
+}
