@@ -4,6 +4,7 @@
 # with the same load generator.
 #
 #   benches/fanout.sh CLIENTS [SECONDS] [more ticker-bench push options, e.g. --slow-share 0.1]
+#   PIN=1 benches/fanout.sh ...   servers on CPU 0, the load generator on CPU 1
 #
 # Loopback only; each run stops by itself. Output: one report per server (add --json for JSON).
 set -euo pipefail
@@ -20,12 +21,17 @@ cargo build --release --quiet -p ticker-bench --bin ticker-bench --example fanou
 ulimit -n "$(ulimit -Hn)"
 export TICKER_ENV=bench
 
+# PIN=1: each server on CPU 0 and the load generator on CPU 1, so that neither takes the
+# other's core (less noise between runs; every server then has one core).
+server_cpu=() generator_cpu=()
+if [ "${PIN:-0}" = 1 ]; then server_cpu=(taskset -c 0) generator_cpu=(taskset -c 1); fi
+
 run() {
   local label=$1; shift
-  "$@" > "/tmp/fanout-$label.log" 2>&1 &
+  "${server_cpu[@]}" "$@" > "/tmp/fanout-$label.log" 2>&1 &
   local pid=$!
   sleep 1
-  ./target/release/ticker-bench push --addr "127.0.0.1:$port" --clients "$clients" \
+  "${generator_cpu[@]}" ./target/release/ticker-bench push --addr "127.0.0.1:$port" --clients "$clients" \
     --duration-secs "$secs" --server-pid "$pid" --label "$label" "${extra[@]}" 2>/dev/null
   kill "$pid"
   wait "$pid" 2>/dev/null || true

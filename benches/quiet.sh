@@ -15,6 +15,9 @@ cargo build --release --quiet -p ticker --bin ticker -p ticker-bench --bin ticke
 ulimit -n "$(ulimit -Hn)"
 export TICKER_ENV=bench
 port=${PORT:-18600}
+# History off: its rings fill during the run and would count as the clients' memory.
+export TICKER__HISTORY__RESUME_UPDATES=0 TICKER__HISTORY__BARS_1S=0 TICKER__HISTORY__BARS_1M=0 \
+  TICKER__HISTORY__GENERATE_PAST=false
 TICKER__SERVER__PORT=$port TICKER__FEED__UPDATE_PROBABILITY=0.01 TICKER__FEED__MAX_QUIET_TICKS=600 \
   "$bin" --config /tmp/u8000.toml >/tmp/quiet.log 2>&1 &
 pid=$!

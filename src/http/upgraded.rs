@@ -21,12 +21,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::body::{BoxBody, MessageBody};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
 
 use super::connection::Connection;
 use super::pipe::Writer;
+use crate::session::outbound;
 
 /// How long a client has to close its side after the server finished.
 pub const LINGER: Duration = Duration::from_secs(1);
@@ -38,8 +39,9 @@ pub struct Upgraded {
     io: Connection,
     /// What the 101's body yields; `None` once it ended.
     body: Option<BoxBody>,
-    /// The bytes being written, from where the socket left off.
+    /// The frame being written, and how much of it the socket took.
     writing: Bytes,
+    written: usize,
     inbound: Writer,
     /// Until the client closes its side or the connection fails.
     reading: bool,
@@ -54,6 +56,7 @@ impl Upgraded {
             io,
             body: Some(body),
             writing: head,
+            written: 0,
             inbound,
             reading: true,
             linger: None,
@@ -86,12 +89,16 @@ impl Upgraded {
     /// connection failed.
     fn write(&mut self, cx: &mut Context<'_>) -> Result<(), ()> {
         loop {
-            while !self.writing.is_empty() {
-                match Pin::new(&mut self.io).poll_write(cx, &self.writing) {
+            while self.written < self.writing.len() {
+                match Pin::new(&mut self.io).poll_write(cx, &self.writing[self.written..]) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(()),
-                    Poll::Ready(Ok(n)) => self.writing.advance(n),
+                    Poll::Ready(Ok(n)) => self.written += n,
                     Poll::Pending => return Ok(()),
                 }
+            }
+            if !self.writing.is_empty() {
+                outbound::recycle(std::mem::take(&mut self.writing));
+                self.written = 0;
             }
             let Some(body) = self.body.as_mut() else {
                 return Ok(());

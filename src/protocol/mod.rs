@@ -298,11 +298,20 @@ pub enum QuotesKind {
 /// Builds `{"type":"quotes","quotes":[…]}` (or `snapshot`) from quotes already serialized as
 /// JSON objects, so a tick's quotes are serialized once no matter how many clients get them.
 pub fn quotes_frame<'a>(kind: QuotesKind, quotes: impl IntoIterator<Item = &'a str>) -> ByteString {
-    let head = match kind {
-        QuotesKind::Snapshot => r#"{"type":"snapshot","quotes":["#,
-        QuotesKind::Quotes => r#"{"type":"quotes","quotes":["#,
-    };
-    join(head, quotes, "]}").into()
+    join(kind.head(), quotes, QUOTES_TAIL).into()
+}
+
+/// What closes a `quotes` or `snapshot` message after its list of quotes.
+pub const QUOTES_TAIL: &str = "]}";
+
+impl QuotesKind {
+    /// What opens the message, up to its list of quotes.
+    pub fn head(self) -> &'static str {
+        match self {
+            QuotesKind::Snapshot => r#"{"type":"snapshot","quotes":["#,
+            QuotesKind::Quotes => r#"{"type":"quotes","quotes":["#,
+        }
+    }
 }
 
 /// `head` + the items separated by commas + `tail`.

@@ -33,9 +33,10 @@ use tokio::time::Instant;
 use crate::clock::now_ms;
 use crate::feed::{FeedHandle, Tick};
 use crate::metrics::SessionCounts;
+use crate::protocol::{QuotesKind, quotes_frame};
 use crate::session::interest::{self, Slot};
-use crate::session::outbound::Encoder;
-use crate::session::subscription::{Batch, Subscription};
+use crate::session::outbound::{self, Encoder};
+use crate::session::subscription::Subscription;
 
 /// Frames the session may queue ahead of the client (replies, snapshots, control frames); past
 /// it the session waits for room, and drops a client that does not make any.
@@ -283,13 +284,18 @@ impl Outbox {
                 self.encoder.tick(&tick)
             }
             None => {
-                let Batch { frame, quotes, .. } = self.subscription.take_tick(&tick)?;
+                let encoder = &mut self.encoder;
+                let (frame, quotes) = self.subscription.take_tick_with(&tick, |wanted| {
+                    if wanted.len() == tick.updates.len() {
+                        encoder.tick(&tick)
+                    } else if let Encoder::Plain = encoder {
+                        outbound::quotes_text(wanted)
+                    } else {
+                        encoder.text(quotes_frame(QuotesKind::Quotes, wanted).as_bytes())
+                    }
+                })?;
                 self.counts.quotes_out += quotes as u64;
-                if quotes == tick.updates.len() {
-                    self.encoder.tick(&tick)
-                } else {
-                    self.encoder.text(frame.as_bytes())
-                }
+                frame
             }
         };
         self.counts
@@ -578,11 +584,18 @@ mod tests {
         let sent = frame(poll(&mut body, &wakes));
         assert!(sent.ends_with(br#"[{"s":3,"seq":101},{"s":3,"seq":102}]}"#));
         assert_eq!(outlet.state().counts.resyncs, 0, "quiet is not slow");
+        // A tick that moves a large part of the universe is handed to everyone: the body
+        // finds none of its symbols in it and sends nothing.
+        assert!(poll(&mut body, &wakes).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+        feed.publish(102, (10..20).map(|id| update(id, 102)).collect());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), before + 1);
+        assert!(poll(&mut body, &wakes).is_pending(), "nothing of its own");
         // Unsubscribed: not even its own symbol's ticks reach it.
         outlet.state().subscription.remove(&[3]);
         outlet.watch_symbols();
-        assert!(poll(&mut body, &wakes).is_pending());
-        feed.publish(102, vec![update(3, 103)]);
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        let before = wakes.0.load(Ordering::SeqCst);
+        feed.publish(103, vec![update(3, 103)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), before);
     }
 }

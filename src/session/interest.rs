@@ -30,6 +30,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::feed::{FeedHandle, TICK_BUFFER, Tick};
 use crate::session::subscription::Subscription;
 
+/// A tick that moves more than 1/`DENSE_TICK` of the universe is handed to every session.
+const DENSE_TICK: usize = 8;
+
 /// The sessions of one thread following one feed.
 pub struct Interest {
     inner: RefCell<Inner>,
@@ -43,8 +46,8 @@ struct Inner {
     every_tick: Vec<u32>,
     /// By symbol id: the sessions watching it (of those not handed every tick).
     by_symbol: Vec<Vec<u32>>,
-    /// How many sessions are listed in `by_symbol`.
-    listed: usize,
+    /// The sessions listed in `by_symbol`.
+    listed: Vec<u32>,
     /// The feed has stopped: no tick will come.
     closed: bool,
 }
@@ -155,7 +158,10 @@ impl Interest {
         }
     }
 
-    /// Hands `tick` to every session that watches one of its symbols, and wakes them.
+    /// Hands `tick` to every session that watches one of its symbols, and wakes them. A tick
+    /// that moves a large part of the universe goes to every session at once: looking up
+    /// each moved symbol's watchers would cost more than what it spares (each session finds
+    /// its own symbols in the tick's index, and few would not find any).
     pub fn dispatch(&self, tick: &Arc<Tick>) {
         let mut inner = self.inner.borrow_mut();
         let Inner {
@@ -168,11 +174,18 @@ impl Interest {
         for &id in every_tick.iter() {
             hand(slots, id, tick);
         }
-        if *listed > 0 {
-            for u in &tick.updates {
-                for &id in by_symbol.get(u.symbol).into_iter().flatten() {
-                    hand(slots, id, tick);
-                }
+        if listed.is_empty() {
+            return;
+        }
+        if tick.updates.len() * DENSE_TICK > by_symbol.len() {
+            for &id in listed.iter() {
+                hand(slots, id, tick);
+            }
+            return;
+        }
+        for u in &tick.updates {
+            for &id in by_symbol.get(u.symbol).into_iter().flatten() {
+                hand(slots, id, tick);
             }
         }
     }
@@ -246,7 +259,7 @@ impl Slot {
             Registered::Nothing => {}
             Registered::EveryTick => inner.every_tick.push(self.id),
             Registered::Symbols(ids) => {
-                inner.listed += 1;
+                inner.listed.push(self.id);
                 for id in ids {
                     inner.by_symbol[id as usize].push(self.id);
                 }
@@ -286,7 +299,7 @@ fn unlist(inner: &mut Inner, id: u32, registered: &Registered) {
         Registered::Nothing => {}
         Registered::EveryTick => inner.every_tick.retain(|&s| s != id),
         Registered::Symbols(ids) => {
-            inner.listed -= 1;
+            inner.listed.retain(|&s| s != id);
             for &symbol in ids {
                 inner.by_symbol[symbol as usize].retain(|&s| s != id);
             }

@@ -1,12 +1,57 @@
 //! Server-to-client WebSocket frames (RFC 6455 §5.2), encoded once into one buffer each: a
 //! FIN+opcode byte, an unmasked 7/16/64-bit length, the payload. The frames of a tick are
 //! built once and shared as `Bytes` by every client that takes them.
+//!
+//! A frame built for one client (its part of a tick, a reply) is written, then dropped; its
+//! buffer goes back to a small per-thread pool (`recycle`) for the next frame, instead of to
+//! the allocator: with thousands of clients each watching its own symbols, allocating and
+//! freeing those buffers was an eighth of the server's CPU (docs/benchmarks.md §10).
+
+use std::cell::RefCell;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::feed::Tick;
+use crate::protocol::{QUOTES_TAIL, QuotesKind};
 use crate::session::deflate::{self, Deflater, MIN_COMPRESSED};
 use crate::session::extension::Deflate;
+
+/// Buffers kept for reuse per thread, and the largest kept.
+const SPARE_BUFFERS: usize = 64;
+const SPARE_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for at least `len` bytes: a recycled one if this thread has one.
+fn buffer(len: usize) -> BytesMut {
+    match SPARE.with(|spare| spare.borrow_mut().pop()) {
+        Some(mut buf) => {
+            buf.reserve(len);
+            buf
+        }
+        None => BytesMut::with_capacity(len),
+    }
+}
+
+/// Takes back a frame's buffer once it is written, if nobody else holds it (a tick's shared
+/// frame is freed as usual by its last holder).
+pub fn recycle(frame: Bytes) {
+    let Ok(mut buf) = frame.try_into_mut() else {
+        return;
+    };
+    buf.clear();
+    if buf.capacity() > SPARE_CAPACITY {
+        return;
+    }
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
+    });
+}
 
 /// RFC 6455 §5.5: a control frame's payload is at most 125 bytes.
 const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -43,9 +88,33 @@ pub fn frame(opcode: OpCode, payload: &[u8]) -> Bytes {
 }
 
 fn whole(first: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 10);
+    let mut out = buffer(payload.len() + 10);
     put_header(&mut out, first, payload.len());
     out.put_slice(payload);
+    out.freeze()
+}
+
+/// A `quotes` message as a whole uncompressed frame, joined straight into the buffer it is
+/// sent from (one allocation, one copy of each quote).
+pub fn quotes_text<'a, I>(quotes: I) -> Bytes
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    let head = QuotesKind::Quotes.head();
+    let (count, bytes) = quotes
+        .clone()
+        .fold((0usize, 0usize), |(n, len), q| (n + 1, len + q.len()));
+    let len = head.len() + bytes + count.saturating_sub(1) + QUOTES_TAIL.len();
+    let mut out = buffer(len + 10);
+    put_header(&mut out, FIN | OpCode::Text as u8, len);
+    out.put_slice(head.as_bytes());
+    for (i, quote) in quotes.enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(quote.as_bytes());
+    }
+    out.put_slice(QUOTES_TAIL.as_bytes());
     out.freeze()
 }
 
@@ -174,6 +243,41 @@ mod tests {
         assert_eq!(
             close(Some((1008, "client too slow"))).to_vec(),
             actix(Message::Close(Some(reason)))
+        );
+    }
+
+    /// A quotes frame joined in place is the frame of the joined message.
+    #[test]
+    fn quotes_text_is_the_frame_of_quotes_frame() {
+        for n in [0, 1, 2, 50] {
+            let quotes: Vec<String> = (0..n).map(|i| format!(r#"{{"s":{i}}}"#)).collect();
+            let joined = crate::protocol::quotes_frame(
+                QuotesKind::Quotes,
+                quotes.iter().map(String::as_str),
+            );
+            assert_eq!(
+                quotes_text(quotes.iter().map(String::as_str)),
+                text(&joined),
+                "{n} quotes"
+            );
+        }
+    }
+
+    /// A written frame's buffer serves the next frame; a shared one is left alone.
+    #[test]
+    fn buffers_are_recycled_when_unshared() {
+        let first = text(&"x".repeat(1000));
+        let at = first.as_ptr();
+        recycle(first);
+        let second = text("short");
+        assert_eq!(second.as_ptr(), at, "the same allocation");
+        let shared = second.clone();
+        recycle(second);
+        let third = text("other");
+        assert_ne!(
+            third.as_ptr(),
+            shared.as_ptr(),
+            "still held elsewhere: not reused"
         );
     }
 

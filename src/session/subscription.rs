@@ -49,6 +49,28 @@ pub struct Subscription {
     wanted: Vec<(u32, u32)>,
 }
 
+/// The JSON of the quotes of a tick a client wants, in the order they go out.
+#[derive(Clone)]
+pub struct Wanted<'a> {
+    positions: std::slice::Iter<'a, (u32, u32)>,
+    tick: &'a Tick,
+}
+
+impl<'a> Iterator for Wanted<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let &(_, p) = self.positions.next()?;
+        Some(&self.tick.updates[p as usize].json)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.positions.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Wanted<'_> {}
+
 /// A frame ready to send and how many quotes it carries.
 #[derive(Debug)]
 pub struct Batch {
@@ -233,32 +255,45 @@ impl Subscription {
     }
 
     /// The frame for `tick` when the connection has room: the shared frame when this client
-    /// wants all of it, else one joined from the quotes it wants. Marks them sent.
+    /// wants all of it, else one joined from the quotes it wants. Marks them sent. (The body
+    /// builds its frames with `take_tick_with`; this is its plain form, for tests.)
+    #[cfg(test)]
     pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
-        self.collect_wanted(tick);
-        let Self {
-            entries, wanted, ..
-        } = self;
-        if wanted.is_empty() {
-            return None;
-        }
-        let frame = if wanted.len() == tick.updates.len() {
-            tick.frame.clone()
-        } else {
-            quotes_frame(
-                QuotesKind::Quotes,
-                wanted.iter().map(|&(_, p)| &*tick.updates[p as usize].json),
-            )
-        };
-        for &(at, p) in wanted.iter() {
-            let entry = &mut entries[at as usize];
-            entry.last_seq = entry.last_seq.max(tick.updates[p as usize].seq);
-        }
+        let (frame, quotes) = self.take_tick_with(tick, |wanted| {
+            if wanted.len() == tick.updates.len() {
+                tick.frame.clone()
+            } else {
+                quotes_frame(QuotesKind::Quotes, wanted)
+            }
+        })?;
         Some(Batch {
             frame,
-            quotes: wanted.len(),
+            quotes,
             skipped: 0,
         })
+    }
+
+    /// The quotes of `tick` this client still wants, marked sent: `build` makes the frame from
+    /// their JSON, in order (the tick's shared frame when it gets them all); `None` if it wants
+    /// nothing. With the quote count.
+    pub fn take_tick_with<T>(
+        &mut self,
+        tick: &Tick,
+        build: impl FnOnce(Wanted<'_>) -> T,
+    ) -> Option<(T, usize)> {
+        self.collect_wanted(tick);
+        if self.wanted.is_empty() {
+            return None;
+        }
+        for &(at, p) in &self.wanted {
+            let entry = &mut self.entries[at as usize];
+            entry.last_seq = entry.last_seq.max(tick.updates[p as usize].seq);
+        }
+        let wanted = Wanted {
+            positions: self.wanted.iter(),
+            tick,
+        };
+        Some((build(wanted), self.wanted.len()))
     }
 
     /// The connection is full: remember which of `tick`'s symbols changed instead of queueing
