@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::cluster::backfill;
 use crate::cluster::nats::{
-    HistoryReply, Link, NatsError, QuoteMessage, SnapshotReply, Subjects, connect_options,
-    parse_urls,
+    HistoryReply, Link, NatsError, QuoteMessage, SnapshotReply, SnapshotRequest, Subjects,
+    connect_options, parse_urls,
 };
 use crate::cluster::sequencer::{Sequenced, Sequencer};
 use crate::feed::history::History;
@@ -355,17 +355,52 @@ fn drain(
     batch
 }
 
+/// The publisher's snapshot, page by page when the universe does not fit in one message (each
+/// page is as fresh as when it was asked for; every quote is admitted by its own seq).
 async fn request_snapshot(
     client: async_nats::Client,
     subject: String,
     timeout: Duration,
 ) -> SnapshotResult {
-    let request = client.request(subject, Default::default());
-    let reply = tokio::time::timeout(timeout, request)
-        .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&reply.payload).map_err(|e| format!("unreadable snapshot: {e}"))
+    let mut epoch = None;
+    let mut quotes = Vec::new();
+    loop {
+        let from = quotes.len();
+        let payload = serde_json::to_vec(&SnapshotRequest { from })
+            .expect("a request is plain data and always serializes");
+        let request = client.request(subject.clone(), payload.into());
+        let reply = tokio::time::timeout(timeout, request)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let page: SnapshotReply = serde_json::from_slice(&reply.payload)
+            .map_err(|e| format!("unreadable snapshot: {e}"))?;
+        if page.from != from {
+            return Err(format!(
+                "snapshot page from {} when {from} was asked",
+                page.from
+            ));
+        }
+        if *epoch.get_or_insert(page.epoch) != page.epoch {
+            return Err("the publisher restarted during the snapshot".to_owned());
+        }
+        let empty = page.quotes.is_empty();
+        quotes.extend(page.quotes);
+        match page.total {
+            Some(total) if quotes.len() < total && !empty => continue,
+            Some(total) if quotes.len() < total => {
+                return Err(format!("snapshot page from {from} is empty, of {total}"));
+            }
+            _ => {
+                return Ok(SnapshotReply {
+                    epoch: page.epoch,
+                    quotes,
+                    from: 0,
+                    total: None,
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,48 @@ pub struct QuoteMessage {
 pub struct SnapshotReply {
     pub epoch: u64,
     pub quotes: Vec<Quote>,
+    /// The position of the first of `quotes` in the universe: a large universe's snapshot
+    /// comes in pages, each under the broker's `max_payload` (0 and absent for one page).
+    #[serde(default)]
+    pub from: usize,
+    /// The universe's size, when the reply is one page of several.
+    #[serde(default)]
+    pub total: Option<usize>,
+}
+
+/// What an edge asks for: the page of the snapshot starting at `from`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SnapshotRequest {
+    #[serde(default)]
+    pub from: usize,
+}
+
+/// The reply to a snapshot request for quotes `from..` of `quotes` (every symbol's latest, in
+/// universe order): as many as fit in `max_bytes`, at least one. Returns the body and how many
+/// it holds.
+pub fn snapshot_page(
+    epoch: u64,
+    quotes: &[&str],
+    from: usize,
+    max_bytes: usize,
+) -> (String, usize) {
+    let from = from.min(quotes.len());
+    let head = format!(
+        r#"{{"epoch":{epoch},"from":{from},"total":{},"quotes":["#,
+        quotes.len()
+    );
+    let mut bytes = head.len() + 2;
+    let taken = quotes[from..]
+        .iter()
+        .take_while(|q| {
+            bytes += q.len() + 1;
+            bytes <= max_bytes
+        })
+        .count()
+        .max(1)
+        .min(quotes.len() - from);
+    let body = join(&head, quotes[from..from + taken].iter().copied(), "]}");
+    (body, taken)
 }
 
 /// `{"epoch":E,"quote":…}` around a quote already serialized as JSON.
@@ -98,7 +140,9 @@ pub fn quote_message(epoch: u64, quote_json: &str) -> String {
     join(&format!(r#"{{"epoch":{epoch},"quote":"#), [quote_json], "}")
 }
 
-/// `{"epoch":E,"quotes":[…]}` around quotes already serialized as JSON.
+/// `{"epoch":E,"quotes":[…]}` around quotes already serialized as JSON (one page: what
+/// publishers before paging answered).
+#[cfg(test)]
 pub fn snapshot_reply<'a>(epoch: u64, quotes: impl IntoIterator<Item = &'a str>) -> String {
     join(&format!(r#"{{"epoch":{epoch},"quotes":["#), quotes, "]}")
 }
@@ -212,5 +256,36 @@ mod tests {
         assert_eq!(subjects.quote("BRK.B"), "ticker.quotes.BRK_B");
         assert_eq!(subjects.all_quotes(), "ticker.quotes.>");
         assert_eq!(subjects.snapshot(), "ticker.snapshot");
+    }
+
+    /// Pages cover the universe exactly, in order, each under the limit (one quote at least).
+    #[test]
+    fn snapshot_pages_cover_everything_once() {
+        let quotes: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"symbol":"S{i}","seq":{}}}"#, i * 7))
+            .collect();
+        let refs: Vec<&str> = quotes.iter().map(String::as_str).collect();
+        for max in [1, 200, 1_000, 1 << 20] {
+            let mut from = 0;
+            let mut seen = Vec::new();
+            while from < refs.len() {
+                let (body, n) = snapshot_page(3, &refs, from, max);
+                assert!(n >= 1);
+                assert!(n == 1 || body.len() <= max, "{} > {max}", body.len());
+                let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(reply["epoch"], 3);
+                assert_eq!(reply["from"], from);
+                assert_eq!(reply["total"], 100);
+                let page = reply["quotes"].as_array().unwrap();
+                assert_eq!(page.len(), n);
+                seen.extend(
+                    page.iter()
+                        .map(|q| q["symbol"].as_str().unwrap().to_owned()),
+                );
+                from += n;
+            }
+            let expected: Vec<String> = (0..100).map(|i| format!("S{i}")).collect();
+            assert_eq!(seen, expected, "max {max}");
+        }
     }
 }

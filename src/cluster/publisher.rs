@@ -18,7 +18,12 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::cluster::nats::{HistoryReply, NatsError, Subjects, quote_message, snapshot_reply};
+use crate::cluster::nats::{
+    HistoryReply, NatsError, SnapshotRequest, Subjects, quote_message, snapshot_page,
+};
+
+/// Bytes of a snapshot page's message kept free for its subject and headers.
+const SNAPSHOT_MARGIN: usize = 4096;
 use crate::feed::{FeedHandle, Tick, Watcher, simulated};
 use crate::http::health;
 use crate::settings::Settings;
@@ -215,8 +220,15 @@ impl Pump {
         let Some(reply) = request.reply else {
             return;
         };
+        // An edge asks for the page from `from` on (an empty request: the first page).
+        let from = serde_json::from_slice::<SnapshotRequest>(&request.payload)
+            .map(|r| r.from)
+            .unwrap_or(0);
         let latest = self.feed.latest();
-        let body = snapshot_reply(self.epoch, latest.quotes.iter().map(|u| &*u.json));
+        let quotes: Vec<&str> = latest.quotes.iter().map(|u| &*u.json).collect();
+        // Room for the message's headers under the broker's limit.
+        let max = (self.client.server_info().max_payload).saturating_sub(SNAPSHOT_MARGIN);
+        let (body, _) = snapshot_page(self.epoch, &quotes, from, max);
         if let Err(e) = self.client.publish(reply, Bytes::from(body)).await {
             tracing::warn!(error = %e, "cannot answer a snapshot request");
         }
