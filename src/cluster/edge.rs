@@ -481,6 +481,7 @@ mod tests {
         edge.on_snapshot(SnapshotReply {
             epoch: 7,
             quotes: vec![quote("AAPL", 5)],
+            ..Default::default()
         });
         assert!(!edge.snapshot_wanted);
         edge.on_messages(&[message(9, "AAPL", 1)]);
@@ -499,6 +500,7 @@ mod tests {
         let reply = || SnapshotReply {
             epoch: 7,
             quotes: vec![quote("AAPL", 1)],
+            ..Default::default()
         };
         assert!(matches!(handle.status(), FeedStatus::Stale { .. }));
         edge.on_link(Link::Up);
@@ -526,6 +528,7 @@ mod tests {
         edge.on_snapshot(SnapshotReply {
             epoch: 7,
             quotes: vec![quote("AAPL", 1)],
+            ..Default::default()
         });
         let stale_after = Duration::from_secs(3);
         tokio::time::advance(Duration::from_secs(2)).await;
@@ -549,6 +552,7 @@ mod tests {
         edge.on_snapshot(SnapshotReply {
             epoch: 7,
             quotes: vec![quote("AAPL", 1)],
+            ..Default::default()
         });
         let stale_after = Duration::from_secs(3);
         // The publisher dies: silence, stale.
@@ -561,6 +565,7 @@ mod tests {
         edge.on_snapshot(SnapshotReply {
             epoch: 9,
             quotes: vec![quote("AAPL", 1)],
+            ..Default::default()
         });
         assert_eq!(handle.status(), FeedStatus::Live);
         assert!(status.has_changed().unwrap());

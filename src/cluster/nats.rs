@@ -87,7 +87,7 @@ pub struct QuoteMessage {
 }
 
 /// A snapshot reply as edges read it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct SnapshotReply {
     pub epoch: u64,
     pub quotes: Vec<Quote>,
