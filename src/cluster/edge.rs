@@ -466,7 +466,7 @@ mod tests {
         assert_eq!(seqs(&ticks.try_recv().unwrap()), [(aapl, 1), (msft, 1)]);
         let second = ticks.try_recv().unwrap();
         assert_eq!(seqs(&second), [(aapl, 2)]);
-        let frame: serde_json::Value = serde_json::from_str(&second.frame).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(second.frame()).unwrap();
         assert_eq!(frame["quotes"][0]["seq"], 2);
         assert!(ticks.try_recv().is_err(), "the duplicate made no tick");
         assert_eq!(handle.latest().quotes[aapl].seq, 2);

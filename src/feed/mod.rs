@@ -71,8 +71,10 @@ pub struct Tick {
     pub number: u64,
     pub ts: u64,
     pub updates: Vec<Update>,
-    /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client subscribed to all.
-    pub frame: ByteString,
+    /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client that wants all of
+    /// it: built by the first that asks ([`Tick::frame`]), so a large universe's tick that
+    /// nobody wants whole costs nothing.
+    pub whole: OnceLock<ByteString>,
     /// `frame` as a whole WebSocket frame, encoded by the first session that sends it and shared
     /// by the others.
     pub wire: OnceLock<Bytes>,
@@ -96,6 +98,29 @@ pub struct TickIndex {
 const NO_UPDATE: u32 = u32::MAX;
 
 impl Tick {
+    /// A tick of these updates, its frames and index to be built when first wanted.
+    pub fn new(number: u64, ts: u64, updates: Vec<Update>) -> Self {
+        Self {
+            number,
+            ts,
+            updates,
+            whole: OnceLock::new(),
+            wire: OnceLock::new(),
+            by_symbol: OnceLock::new(),
+            deflated: OnceLock::new(),
+        }
+    }
+
+    /// `{"type":"quotes","quotes":[…every update…]}`, built once.
+    pub fn frame(&self) -> &ByteString {
+        self.whole.get_or_init(|| {
+            crate::protocol::quotes_frame(
+                crate::protocol::QuotesKind::Quotes,
+                self.updates.iter().map(|u| &*u.json),
+            )
+        })
+    }
+
     /// Where the updates of symbol `id` are in `updates`, oldest first.
     pub fn positions_of(&self, id: SymbolId) -> impl Iterator<Item = usize> {
         let index = self.by_symbol.get_or_init(|| TickIndex::new(self));

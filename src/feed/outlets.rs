@@ -2,15 +2,14 @@
 //! ticks every session reads, the latest snapshot, and the feed's status. The simulated feed and
 //! the cluster edge each own one, so sessions cannot tell them apart.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::history::History;
 use super::symbols::Universe;
 use super::{Command, FeedHandle, FeedStatus, Snapshot, Tick, Update, Watcher};
-use crate::protocol::{QuotesKind, quotes_frame};
 
 /// Ticks the broadcast ring holds, and a session's slot at most; a session further behind than
 /// this resyncs from a snapshot.
@@ -99,12 +98,21 @@ impl Outlets {
                 self.history.record(u.symbol, u.seq, u.recorded);
             }
         }
-        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
         let snapshot = {
             let previous = self.latest.borrow();
-            let mut quotes = previous.quotes.clone();
-            for u in &updates {
-                quotes[u.symbol] = u.clone();
+            // A tick that moved every symbol once, in order (a busy universe) replaces the
+            // snapshot outright instead of copying it first.
+            let everything = updates.len() == previous.quotes.len()
+                && updates.iter().enumerate().all(|(id, u)| u.symbol == id);
+            let mut quotes = if everything {
+                updates.clone()
+            } else {
+                previous.quotes.clone()
+            };
+            if !everything {
+                for u in &updates {
+                    quotes[u.symbol] = u.clone();
+                }
             }
             Snapshot {
                 tick: number,
@@ -114,15 +122,7 @@ impl Outlets {
         };
         self.latest.send_replace(Arc::new(snapshot));
         self.sent.fetch_add(1, Ordering::AcqRel);
-        let tick = Tick {
-            number,
-            ts,
-            updates,
-            frame,
-            wire: OnceLock::new(),
-            by_symbol: OnceLock::new(),
-            deflated: OnceLock::new(),
-        };
+        let tick = Tick::new(number, ts, updates);
         let _ = self.ticks.send(Arc::new(tick));
     }
 }

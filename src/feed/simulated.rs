@@ -141,7 +141,7 @@ mod tests {
                 let quote: Quote = serde_json::from_str(&u.json).unwrap();
                 assert_eq!(quote.seq, u.seq);
             }
-            let frame: serde_json::Value = serde_json::from_str(&tick.frame).unwrap();
+            let frame: serde_json::Value = serde_json::from_str(tick.frame()).unwrap();
             assert_eq!(
                 frame["quotes"].as_array().unwrap().len(),
                 tick.updates.len()

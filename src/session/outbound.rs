@@ -161,14 +161,14 @@ impl Encoder {
 
     /// A tick's whole frame: without per-connection context, encoded once and shared.
     pub fn tick(&mut self, tick: &Tick) -> Bytes {
-        let payload = tick.frame.as_bytes();
+        let payload = tick.frame().as_bytes();
         match self {
             Self::NoContext if payload.len() >= MIN_COMPRESSED => tick
                 .deflated
                 .get_or_init(|| deflated_text(&deflate::alone(payload)))
                 .clone(),
             Self::Context(_) => self.text(payload),
-            _ => tick.wire.get_or_init(|| text(&tick.frame)).clone(),
+            _ => tick.wire.get_or_init(|| text(tick.frame())).clone(),
         }
     }
 }

@@ -261,7 +261,7 @@ impl Subscription {
     pub fn take_tick(&mut self, tick: &Tick) -> Option<Batch> {
         let (frame, quotes) = self.take_tick_with(tick, |wanted| {
             if wanted.len() == tick.updates.len() {
-                tick.frame.clone()
+                tick.frame().clone()
             } else {
                 quotes_frame(QuotesKind::Quotes, wanted)
             }
@@ -381,16 +381,7 @@ mod tests {
     }
 
     fn tick(number: u64, updates: Vec<Update>) -> Tick {
-        let frame = quotes_frame(QuotesKind::Quotes, updates.iter().map(|u| &*u.json));
-        Tick {
-            number,
-            ts: number,
-            updates,
-            frame,
-            wire: Default::default(),
-            by_symbol: Default::default(),
-            deflated: Default::default(),
-        }
+        Tick::new(number, number, updates)
     }
 
     fn snapshot(seqs: &[u64]) -> Snapshot {
@@ -413,7 +404,11 @@ mod tests {
         let t = tick(1, vec![update(0, 1), update(1, 1)]);
         let out = sub.take_tick(&t).unwrap();
         assert_eq!(out.quotes, 2);
-        assert_eq!(out.frame.as_ptr(), t.frame.as_ptr(), "shared, not rebuilt");
+        assert_eq!(
+            out.frame.as_ptr(),
+            t.frame().as_ptr(),
+            "shared, not rebuilt"
+        );
     }
 
     /// `take_whole` takes a tick only when every update is new to the client, and then marks
