@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::feed::symbols::{SymbolId, Universe};
 use crate::protocol::history::{Bar, HistoryLimits, Interval, IntervalLimits};
-use crate::protocol::quote::Quote;
+use crate::protocol::quote::{self, Cents, Quote, from_cents};
 use crate::settings::HistorySettings;
 
 /// One update as the ring keeps it: everything of its quote but the symbol and the seq.
@@ -24,10 +24,21 @@ pub struct Recorded {
     ts: u64,
     volume: u64,
     /// price, bid, ask, open, high, low, change (cents) and change_pct (hundredths).
-    cents: [i32; 8],
+    cents: Cents,
 }
 
 impl Recorded {
+    /// A quote stamped `ts` with `volume` and these prices, in cents.
+    pub fn new(ts: u64, volume: u64, cents: Cents) -> Self {
+        Self { ts, volume, cents }
+    }
+
+    /// Appends this update's JSON as symbol `symbol` with `seq`: the very bytes serde_json
+    /// writes for [`to_quote`](Self::to_quote)'s `Quote`.
+    pub fn write_json(&self, out: &mut Vec<u8>, symbol: &str, seq: u64) {
+        quote::write_json(out, symbol, &self.cents, self.volume, seq, self.ts);
+    }
+
     pub fn of(quote: &Quote) -> Self {
         let q = quote;
         Self {
@@ -48,21 +59,7 @@ impl Recorded {
     }
 
     fn quote(&self, symbol: &str, seq: u64) -> Quote {
-        let [price, bid, ask, open, high, low, change, change_pct] = self.cents.map(from_cents);
-        Quote {
-            symbol: symbol.to_owned(),
-            price,
-            bid,
-            ask,
-            open,
-            high,
-            low,
-            change,
-            change_pct,
-            volume: self.volume,
-            seq,
-            ts: self.ts,
-        }
+        Quote::from_cents(symbol, &self.cents, self.volume, seq, self.ts)
     }
 
     fn price(&self) -> i32 {
@@ -83,10 +80,6 @@ impl Recorded {
 /// A price in cents; quotes are rounded to cents, so this is exact.
 pub fn to_cents(x: f64) -> i32 {
     (x * 100.0).round() as i32
-}
-
-pub fn from_cents(cents: i32) -> f64 {
-    f64::from(cents) / 100.0
 }
 
 /// One bar in a ring; its time is its position.

@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::feed::history::{Recorded, to_cents};
 use crate::feed::symbols::SymbolId;
 use crate::protocol::quote::{Quote, round2};
 use crate::settings::{FeedSettings, SymbolSettings};
@@ -106,6 +107,13 @@ impl Market {
         self.symbols[id].quote(self.spread_fraction)
     }
 
+    /// The current quote of one symbol, without building it: its name, seq and the rest in
+    /// cents (what the feed serializes each tick).
+    pub fn recorded(&self, id: SymbolId) -> (&str, u64, Recorded) {
+        let s = &self.symbols[id];
+        (&s.symbol, s.seq, s.recorded(self.spread_fraction))
+    }
+
     /// Every symbol's current quote, in `SymbolId` order.
     pub fn quotes(&self) -> Vec<Quote> {
         (0..self.len()).map(|id| self.quote(id)).collect()
@@ -141,26 +149,30 @@ impl SymbolState {
     }
 
     fn quote(&self, spread_fraction: f64) -> Quote {
+        self.recorded(spread_fraction)
+            .to_quote(&self.symbol, self.seq)
+    }
+
+    /// The quote, in cents: prices rounded to cents (a float rounded to cents and read back
+    /// from cents is the same float, so `quote` is unchanged by going through this).
+    fn recorded(&self, spread_fraction: f64) -> Recorded {
         let s = self;
         let price = round2(s.price);
         let half_spread = (s.price * spread_fraction / 2.0).max(0.005);
         let bid = round2(s.price - half_spread);
         // Keep the book uncrossed after rounding: ask is at least a cent above bid.
         let ask = round2(s.price + half_spread).max(round2(bid + 0.01));
-        Quote {
-            symbol: s.symbol.clone(),
+        let fields = [
             price,
             bid,
             ask,
-            open: round2(s.open),
-            high: round2(s.high),
-            low: round2(s.low),
-            change: round2(s.price - s.open),
-            change_pct: round2((s.price - s.open) / s.open * 100.0),
-            volume: s.volume,
-            seq: s.seq,
-            ts: s.ts,
-        }
+            round2(s.open),
+            round2(s.high),
+            round2(s.low),
+            round2(s.price - s.open),
+            round2((s.price - s.open) / s.open * 100.0),
+        ];
+        Recorded::new(s.ts, s.volume, fields.map(to_cents))
     }
 }
 

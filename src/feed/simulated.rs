@@ -95,10 +95,11 @@ impl Feed {
         self.tick_number += 1;
         let ts = now_ms();
         let moved = self.market.step(ts);
-        let updates: Vec<Update> = moved
-            .into_iter()
-            .map(|id: SymbolId| Update::new(id, &self.market.quote(id)))
-            .collect();
+        let market = &self.market;
+        let updates = Update::batch(moved.into_iter().map(|id: SymbolId| {
+            let (name, seq, recorded) = market.recorded(id);
+            (id, name, seq, recorded)
+        }));
         self.outlets
             .publish(self.tick_number, ts, self.epoch, updates);
     }
