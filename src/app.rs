@@ -33,6 +33,8 @@ pub struct Application {
     settings: ServerSettings,
     shutdown: CancellationToken,
     sessions: TaskTracker,
+    /// The upgraded connections' tasks, which write each session's last frames.
+    upgraded: TaskTracker,
     /// Stops the feed when dropped: after the last session, or with an application never run.
     feed_stop: DropGuard,
 }
@@ -77,6 +79,7 @@ impl Application {
         let node: Arc<str> = settings.server.node().into();
         tracing::info!(node = %node, source = ?settings.feed.source, "feed started");
         let sessions = TaskTracker::new();
+        let upgraded = TaskTracker::new();
         let metrics = Metrics::new(feed.clone());
         let proxies = TrustedProxies::new(&settings.server.trusted_proxies);
         let origins = OriginPolicy::new(&settings.server);
@@ -128,6 +131,7 @@ impl Application {
                 delayed,
             },
             sessions: sessions.clone(),
+            upgraded: upgraded.clone(),
             admission: Admission::new(&settings.server, capacity),
             proxies,
             origins,
@@ -143,6 +147,7 @@ impl Application {
             settings: settings.server,
             shutdown,
             sessions,
+            upgraded,
             feed_stop: feed_stop.drop_guard(),
         })
     }
@@ -178,15 +183,20 @@ impl Application {
         );
         let grace = tokio::time::sleep(self.settings.shutdown_grace_ms.get());
         self.sessions.close();
-        if tokio::time::timeout(
-            drain + self.settings.shutdown_timeout_ms.get(),
-            self.sessions.wait(),
-        )
-        .await
-        .is_err()
+        self.upgraded.close();
+        // The sessions end once they queued their Close; their connections once it is written
+        // and the client closed its side (or `http::upgraded::LINGER` passed).
+        let closed = async {
+            self.sessions.wait().await;
+            self.upgraded.wait().await;
+        };
+        if tokio::time::timeout(drain + self.settings.shutdown_timeout_ms.get(), closed)
+            .await
+            .is_err()
         {
             tracing::warn!(
                 left = self.sessions.len(),
+                connections = self.upgraded.len(),
                 "sessions still open at shutdown timeout"
             );
         }

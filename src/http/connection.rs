@@ -33,10 +33,12 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
 use actix_web::web;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
+use crate::access::admission::Permit;
 use crate::http::state::AppState;
 
 /// The limits a [`Guard`] applies, from `ServerSettings`.
@@ -47,17 +49,46 @@ pub struct Limits {
     pub max_requests: u32,
 }
 
-/// An accepted TCP stream, with the guard that watches it.
+/// An accepted TCP stream, with the guard that watches it and what it holds while open.
 pub struct Connection {
     tcp: TcpStream,
     guard: Rc<Guard>,
+    _lease: Lease,
+}
+
+/// What a connection holds until it closes, whichever task serves it by then (an upgraded one
+/// gets a task of its own, `http::upgrade`): its place in the connection limits and in
+/// `ticker_tcp_connections_open`.
+pub struct Lease {
+    _permit: Permit,
+    _open: Open,
+}
+
+impl Lease {
+    pub fn new(permit: Permit, open: &Gauge) -> Self {
+        open.inc();
+        Self {
+            _permit: permit,
+            _open: Open(open.clone()),
+        }
+    }
+}
+
+/// Counts a connection in `ticker_tcp_connections_open` while it lives.
+struct Open(Gauge);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Connection {
-    pub fn new(tcp: TcpStream, limits: Limits) -> Self {
+    pub fn new(tcp: TcpStream, limits: Limits, lease: Lease) -> Self {
         Self {
             tcp,
             guard: Rc::new(Guard::new(limits)),
+            _lease: lease,
         }
     }
 

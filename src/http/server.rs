@@ -36,12 +36,11 @@ use actix_web::middleware::from_fn;
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use futures_util::future::LocalBoxFuture;
-use prometheus_client::metrics::gauge::Gauge;
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::access::Refusal;
-use crate::http::connection::{self, Close, Connection, Limits};
+use crate::http::connection::{self, Close, Connection, Lease, Limits};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::upgrade::Upgrade;
@@ -126,7 +125,10 @@ pub fn serve(
                 })
                 .finish(routes())
                 // Upgrade requests go through the same routes, then keep their connection.
-                .upgrade(Some(Upgrade(routes())));
+                .upgrade(Some(Upgrade {
+                    routes: routes(),
+                    upgraded: state.upgraded.clone(),
+                }));
             let acceptor = Acceptor {
                 state: state.clone(),
                 limits: Limits {
@@ -202,8 +204,8 @@ impl Acceptor {
             }
         };
         tune_socket(&tcp, self.send_buffer_bytes);
-        let open = Open::new(&state.metrics().tcp_connections_open);
-        let conn = Connection::new(tcp, self.limits);
+        let lease = Lease::new(permit, &state.metrics().tcp_connections_open);
+        let conn = Connection::new(tcp, self.limits, lease);
         let guard = conn.guard();
         let served = http.call((conn, Protocol::Http1, peer));
         Box::pin(async move {
@@ -225,7 +227,6 @@ impl Acceptor {
             if timed_out {
                 state.metrics().http_closed(Close::RequestTimeout.reason());
             }
-            drop((open, permit));
             Ok(())
         })
     }
@@ -255,22 +256,6 @@ async fn refuse(mut tcp: TcpStream, refusal: &Refusal, answering: &AtomicUsize, 
     })
     .await;
     answering.fetch_sub(1, Ordering::AcqRel);
-}
-
-/// Counts a connection in `ticker_tcp_connections_open` while it lives.
-struct Open(Gauge);
-
-impl Open {
-    fn new(gauge: &Gauge) -> Self {
-        gauge.inc();
-        Self(gauge.clone())
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
 
 /// Sets up each accepted socket. Quotes are small frames that must leave at once: Nagle's

@@ -20,6 +20,9 @@ pub struct AppState {
     pub session: SessionContext,
     /// Every live WebSocket session, so shutdown can wait for the last Close.
     pub sessions: TaskTracker,
+    /// Every upgraded connection's task (`http::upgrade`), so shutdown can wait for the last
+    /// Close to be written.
+    pub upgraded: TaskTracker,
     /// Who may open a session now; each session holds a permit.
     pub admission: Arc<Admission>,
     pub proxies: TrustedProxies,

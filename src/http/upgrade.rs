@@ -4,8 +4,11 @@
 //! every other route for a request that asks for an upgrade where there is none), with the
 //! client's bytes flowing through a [`pipe`](super::pipe) as its payload. A `101 Switching
 //! Protocols` answer makes the connection a session's: its head is written and
-//! [`upgraded`](super::upgraded) serves the connection from then on, on this same task. Any
-//! other answer is written and the connection closed: after an upgrade request, what the
+//! [`upgraded`](super::upgraded) serves the connection from then on, on a task of its own, so
+//! that a tick's wake-up polls that and nothing else (not actix-server's connection future,
+//! the acceptor's and actix-http's dispatcher around it; `AppState::upgraded` tracks these
+//! tasks for shutdown, and the connection's [`Lease`](super::connection::Lease) goes with it).
+//! Any other answer is written and the connection closed: after an upgrade request, what the
 //! client sends next is not HTTP.
 //!
 //! Why not let actix-http's dispatcher send the 101's body, as it does for other answers: it
@@ -25,6 +28,7 @@ use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Encoder;
+use tokio_util::task::TaskTracker;
 
 use super::connection::Connection;
 use super::pipe::pipe;
@@ -35,10 +39,17 @@ use super::upgraded::{LINGER, Upgraded};
 const INBOUND_LIMIT: usize = 32 * 1024;
 
 /// Makes an [`UpgradeService`] per worker from the routes' factory `F`.
-pub struct Upgrade<F>(pub F);
+pub struct Upgrade<F> {
+    pub routes: F,
+    /// Where the upgraded connections' tasks are spawned.
+    pub upgraded: TaskTracker,
+}
 
 /// Runs upgrade requests through the routes, then serves or closes their connection.
-pub struct UpgradeService<S>(Rc<S>);
+pub struct UpgradeService<S> {
+    routes: Rc<S>,
+    upgraded: TaskTracker,
+}
 
 impl<F, B> ServiceFactory<(Request, Framed<Connection, Codec>)> for Upgrade<F>
 where
@@ -60,8 +71,14 @@ where
     type Future = LocalBoxFuture<'static, Result<Self::Service, Self::InitError>>;
 
     fn new_service(&self, (): ()) -> Self::Future {
-        let routes = self.0.new_service(());
-        Box::pin(async move { Ok(UpgradeService(Rc::new(routes.await?))) })
+        let routes = self.routes.new_service(());
+        let upgraded = self.upgraded.clone();
+        Box::pin(async move {
+            Ok(UpgradeService {
+                routes: Rc::new(routes.await?),
+                upgraded,
+            })
+        })
     }
 }
 
@@ -77,13 +94,11 @@ where
     actix_service::always_ready!();
 
     fn call(&self, (req, framed): (Request, Framed<Connection, Codec>)) -> Self::Future {
-        let routes = Rc::clone(&self.0);
+        let routes = Rc::clone(&self.routes);
+        let tasks = self.upgraded.clone();
         Box::pin(async move {
-            // Boxed, so that what answering takes (the routes' future, actix's buffers) is
-            // freed before the connection's long life, not kept with it.
-            let answered: LocalBoxFuture<'_, _> = Box::pin(answer(&*routes, req, framed));
-            if let Some(upgraded) = answered.await? {
-                upgraded.await;
+            if let Some(upgraded) = answer(&*routes, req, framed).await? {
+                tasks.spawn_local(upgraded);
             }
             Ok(())
         })
