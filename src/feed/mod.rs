@@ -95,6 +95,8 @@ pub struct Tick {
     pub number: u64,
     pub ts: u64,
     pub updates: Vec<Update>,
+    /// Every symbol of the universe moved (each has an update here).
+    pub moves_all: bool,
     /// `{"type":"quotes","quotes":[…every update…]}`, shared by every client that wants all of
     /// it: built by the first that asks ([`Tick::frame`]), so a large universe's tick that
     /// nobody wants whole costs nothing.
@@ -122,12 +124,14 @@ pub struct TickIndex {
 const NO_UPDATE: u32 = u32::MAX;
 
 impl Tick {
-    /// A tick of these updates, its frames and index to be built when first wanted.
-    pub fn new(number: u64, ts: u64, updates: Vec<Update>) -> Self {
+    /// A tick of these updates (`moves_all`: one for every symbol of the universe), its frames
+    /// and index to be built when first wanted.
+    pub fn new(number: u64, ts: u64, updates: Vec<Update>, moves_all: bool) -> Self {
         Self {
             number,
             ts,
             updates,
+            moves_all,
             whole: OnceLock::new(),
             wire: OnceLock::new(),
             by_symbol: OnceLock::new(),

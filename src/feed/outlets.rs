@@ -98,22 +98,23 @@ impl Outlets {
                 self.history.record(u.symbol, u.seq, u.recorded);
             }
         }
-        let snapshot = {
+        // A tick that moved every symbol once, in order (a busy universe) replaces the
+        // snapshot outright instead of copying it first.
+        let everything = {
             let previous = self.latest.borrow();
-            // A tick that moved every symbol once, in order (a busy universe) replaces the
-            // snapshot outright instead of copying it first.
-            let everything = updates.len() == previous.quotes.len()
-                && updates.iter().enumerate().all(|(id, u)| u.symbol == id);
-            let mut quotes = if everything {
+            updates.len() == previous.quotes.len()
+                && updates.iter().enumerate().all(|(id, u)| u.symbol == id)
+        };
+        let snapshot = {
+            let quotes = if everything {
                 updates.clone()
             } else {
-                previous.quotes.clone()
-            };
-            if !everything {
+                let mut quotes = self.latest.borrow().quotes.clone();
                 for u in &updates {
                     quotes[u.symbol] = u.clone();
                 }
-            }
+                quotes
+            };
             Snapshot {
                 tick: number,
                 quotes,
@@ -122,7 +123,7 @@ impl Outlets {
         };
         self.latest.send_replace(Arc::new(snapshot));
         self.sent.fetch_add(1, Ordering::AcqRel);
-        let tick = Tick::new(number, ts, updates);
+        let tick = Tick::new(number, ts, updates, everything);
         let _ = self.ticks.send(Arc::new(tick));
     }
 }

@@ -54,11 +54,51 @@ struct Inner {
 
 #[derive(Default)]
 struct SlotState {
-    ticks: VecDeque<Arc<Tick>>,
+    ticks: Waiting,
     /// More than `TICK_BUFFER` ticks waited: they were dropped, the session resyncs.
     lagged: bool,
     waker: Option<Waker>,
     registered: Registered,
+}
+
+/// The ticks waiting for a session, oldest first. The first is kept inline: a session that
+/// keeps up has at most one, and so never touches a queue's buffer (a cache line of its own,
+/// cold by the time the next tick comes) when a tick is handed over or taken.
+#[derive(Default)]
+struct Waiting {
+    first: Option<Arc<Tick>>,
+    /// After `first`; empty while `first` is.
+    more: VecDeque<Arc<Tick>>,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn newest(&self) -> Option<&Arc<Tick>> {
+        self.more.back().or(self.first.as_ref())
+    }
+
+    fn push(&mut self, tick: Arc<Tick>) {
+        match self.first {
+            None => self.first = Some(tick),
+            Some(_) => self.more.push_back(tick),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Arc<Tick>> {
+        let oldest = self.first.take()?;
+        if !self.more.is_empty() {
+            self.first = self.more.pop_front();
+        }
+        Some(oldest)
+    }
+
+    fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
 }
 
 #[derive(Default, Clone, PartialEq)]
@@ -218,7 +258,7 @@ fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
     };
     if state
         .ticks
-        .back()
+        .newest()
         .is_some_and(|last| Arc::ptr_eq(last, tick))
     {
         return;
@@ -227,7 +267,7 @@ fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
         state.ticks.clear();
         state.lagged = true;
     } else if !state.lagged {
-        state.ticks.push_back(Arc::clone(tick));
+        state.ticks.push(Arc::clone(tick));
     }
     if let Some(waker) = state.waker.take() {
         waker.wake();
@@ -278,7 +318,7 @@ impl Slot {
         if std::mem::take(&mut state.lagged) {
             return Next::Lagged;
         }
-        if let Some(tick) = state.ticks.pop_front() {
+        if let Some(tick) = state.ticks.pop() {
             let behind = state.ticks.len();
             return Next::Tick { tick, behind };
         }

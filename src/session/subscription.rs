@@ -13,6 +13,8 @@
 //! symbols than moved looks its own symbols up in the tick's shared index; one watching more
 //! (or all) walks the tick.
 
+use std::sync::Arc;
+
 use bytestring::ByteString;
 
 use crate::feed::symbols::SymbolId;
@@ -47,7 +49,18 @@ pub struct Subscription {
     /// The updates of the current tick this client needs, as (entry, position in the tick);
     /// kept between ticks so that the per-tick path does not allocate.
     wanted: Vec<(u32, u32)>,
+    /// Whole ticks sent to a client of the whole universe and not yet marked in `entries`
+    /// (`mark`): the common tick then touches no entry at all, where marking each costs a
+    /// cache miss per few symbols on every tick of every connection.
+    unmarked: Vec<Arc<Tick>>,
+    /// The newest tick whose quotes `entries` (with `unmarked`) account for: every update of
+    /// a later tick is newer, symbol by symbol, than what this client has (a symbol's seq
+    /// rises with the feed's ticks).
+    newest_tick: u64,
 }
+
+/// Whole ticks kept unmarked at most; the next one marks them.
+const UNMARKED: usize = 4;
 
 /// The JSON of the quotes of a tick a client wants, in the order they go out.
 #[derive(Clone)]
@@ -88,6 +101,8 @@ impl Subscription {
             index: None,
             pending: 0,
             wanted: Vec::new(),
+            unmarked: Vec::new(),
+            newest_tick: 0,
         }
     }
 
@@ -128,6 +143,24 @@ impl Subscription {
         }
     }
 
+    /// Marks the whole ticks sent and not yet marked; every use of `entries`' seqs comes after.
+    fn mark(&mut self) {
+        if self.unmarked.is_empty() {
+            return;
+        }
+        let index = self
+            .index
+            .as_deref()
+            .expect("only a client of the whole universe leaves ticks unmarked");
+        for tick in self.unmarked.drain(..) {
+            for u in &tick.updates {
+                let entry = &mut self.entries[index[u.symbol] as usize];
+                debug_assert!(u.seq > entry.last_seq, "a later tick is newer");
+                entry.last_seq = u.seq;
+            }
+        }
+    }
+
     /// After entries were added or removed: the by-id index exists exactly when it pays.
     fn reindex(&mut self) {
         self.index = (self.entries.len() * DENSE_SHARE > self.universe_len).then(|| {
@@ -148,6 +181,8 @@ impl Subscription {
         snapshot: &Snapshot,
         recovered: &[SymbolId],
     ) -> Option<Batch> {
+        self.mark();
+        self.newest_tick = self.newest_tick.max(snapshot.tick);
         let mut added: Vec<SymbolId> = ids
             .iter()
             .copied()
@@ -192,6 +227,7 @@ impl Subscription {
 
     /// Unsubscribes from `ids`; nothing pending for them is sent afterwards.
     pub fn remove(&mut self, ids: &[SymbolId]) {
+        self.mark();
         let before = self.entries.len();
         for &id in ids {
             if let Some(at) = self.find(id) {
@@ -209,6 +245,7 @@ impl Subscription {
     /// they go out: by walking the tick, or, when this client watches fewer symbols than moved,
     /// by looking its own symbols up in the tick's shared index.
     fn collect_wanted(&mut self, tick: &Tick) {
+        self.mark();
         let mut wanted = std::mem::take(&mut self.wanted);
         wanted.clear();
         if self.entries.len() < tick.updates.len() {
@@ -236,9 +273,23 @@ impl Subscription {
 
     /// When this client wants every update of `tick` (the common case of a client watching
     /// much of the universe and keeping up), marks them sent and returns how many: the tick's
-    /// shared frame is then the client's. Else changes nothing. Touches only the entries of
-    /// the tick's symbols, twice, and no other per-connection memory.
-    pub fn take_whole(&mut self, tick: &Tick) -> Option<usize> {
+    /// shared frame is then the client's. Else changes nothing. A client of the whole universe
+    /// takes a tick newer than all it has without looking at its entries (`unmarked`); any
+    /// other looks up the entries of the tick's symbols.
+    pub fn take_whole(&mut self, tick: &Arc<Tick>) -> Option<usize> {
+        let whole_universe = self.index.is_some() && self.entries.len() == self.universe_len;
+        if whole_universe && tick.number > self.newest_tick {
+            if tick.moves_all {
+                // It brings every symbol's newest seq: the older ones need no marking.
+                self.unmarked.clear();
+            } else if self.unmarked.len() == UNMARKED {
+                self.mark();
+            }
+            self.unmarked.push(Arc::clone(tick));
+            self.newest_tick = tick.number;
+            return Some(tick.updates.len());
+        }
+        self.mark();
         let index = self.index.as_deref()?;
         let Self { entries, .. } = self;
         for u in &tick.updates {
@@ -251,6 +302,7 @@ impl Subscription {
             let entry = &mut entries[index[u.symbol] as usize];
             entry.last_seq = entry.last_seq.max(u.seq);
         }
+        self.newest_tick = self.newest_tick.max(tick.number);
         Some(tick.updates.len())
     }
 
@@ -289,6 +341,7 @@ impl Subscription {
             let entry = &mut self.entries[at as usize];
             entry.last_seq = entry.last_seq.max(tick.updates[p as usize].seq);
         }
+        self.newest_tick = self.newest_tick.max(tick.number);
         let wanted = Wanted {
             positions: self.wanted.iter(),
             tick,
@@ -311,6 +364,7 @@ impl Subscription {
 
     /// Marks every subscribed symbol pending (after missing ticks altogether).
     pub fn defer_all(&mut self) {
+        self.mark();
         for entry in &mut self.entries {
             entry.pending = true;
         }
@@ -319,7 +373,8 @@ impl Subscription {
 
     /// Updates of pending symbols the client has not received: what a session that ends now
     /// leaves undelivered.
-    pub fn undelivered(&self, latest: &Snapshot) -> u64 {
+    pub fn undelivered(&mut self, latest: &Snapshot) -> u64 {
+        self.mark();
         self.entries
             .iter()
             .filter(|e| e.pending)
@@ -329,7 +384,8 @@ impl Subscription {
 
     /// Updates of every subscribed symbol the client has not received: what a client stuck
     /// behind a full connection loses, counting those still waiting in the feed's ring.
-    pub fn missed(&self, latest: &Snapshot) -> u64 {
+    pub fn missed(&mut self, latest: &Snapshot) -> u64 {
+        self.mark();
         self.entries
             .iter()
             .map(|e| latest.quotes[e.id as usize].seq.saturating_sub(e.last_seq))
@@ -342,6 +398,8 @@ impl Subscription {
         if self.pending == 0 {
             return None;
         }
+        self.mark();
+        self.newest_tick = self.newest_tick.max(latest.tick);
         self.pending = 0;
         let mut skipped = 0;
         let mut changed = Vec::new();
@@ -380,8 +438,8 @@ mod tests {
         }
     }
 
-    fn tick(number: u64, updates: Vec<Update>) -> Tick {
-        Tick::new(number, number, updates)
+    fn tick(number: u64, updates: Vec<Update>) -> Arc<Tick> {
+        Arc::new(Tick::new(number, number, updates, false))
     }
 
     fn snapshot(seqs: &[u64]) -> Snapshot {
@@ -416,7 +474,11 @@ mod tests {
     #[test]
     fn take_whole_agrees_with_take_tick() {
         let mut sub = Subscription::new(3);
-        sub.add(&[0, 1, 2], &snapshot(&[0, 4, 0]), &[]);
+        let after_tick_1 = Snapshot {
+            tick: 1,
+            ..snapshot(&[0, 4, 0])
+        };
+        sub.add(&[0, 1, 2], &after_tick_1, &[]);
         // Symbol 1's update 4 is the snapshot's: not new, so not whole.
         let stale = tick(1, vec![update(0, 1), update(1, 4)]);
         assert_eq!(sub.take_whole(&stale), None);
@@ -433,6 +495,59 @@ mod tests {
         let mut small = Subscription::new(100);
         small.add(&[0], &snapshot(&[0; 100]), &[]);
         assert_eq!(small.take_whole(&tick(1, vec![update(0, 1)])), None);
+    }
+
+    /// A client of the whole universe takes newer ticks without marking them one by one; what
+    /// it was sent still counts everywhere: a tick it had is not whole again, nothing of it is
+    /// missed, conflation and a later partial tick start from the newest seqs.
+    #[test]
+    fn whole_universe_marks_lazily_and_exactly() {
+        let mut sub = Subscription::new(3);
+        sub.add(&[0, 1, 2], &snapshot(&[0, 0, 0]), &[]);
+        let mut ticks = Vec::new();
+        for n in 1..=(UNMARKED as u64 + 2) {
+            // Symbol 2 moves on even ticks only.
+            let mut updates = vec![update(0, n), update(1, n)];
+            if n % 2 == 0 {
+                updates.push(update(2, n / 2));
+            }
+            let t = tick(n, updates);
+            assert_eq!(sub.take_whole(&t), Some(t.updates.len()));
+            ticks.push(t);
+        }
+        let n = ticks.len() as u64;
+        assert_eq!(
+            sub.take_whole(&ticks[ticks.len() - 1]),
+            None,
+            "already sent"
+        );
+        assert_eq!(sub.missed(&snapshot(&[n, n, n / 2])), 0);
+        assert_eq!(sub.missed(&snapshot(&[n + 1, n, n / 2])), 1);
+        // A tick moving every symbol supersedes what waits to be marked.
+        let all = Arc::new(Tick::new(
+            n + 1,
+            n + 1,
+            vec![update(0, n + 1), update(1, n + 1), update(2, n / 2 + 1)],
+            true,
+        ));
+        assert_eq!(sub.take_whole(&all), Some(3));
+        assert_eq!(sub.missed(&snapshot(&[n + 1, n + 1, n / 2 + 1])), 0);
+        // An older tick delivered late is filtered by seq, symbol by symbol.
+        let late = tick(n, vec![update(0, n), update(2, n / 2 + 2)]);
+        let out = sub.take_tick(&late).unwrap();
+        assert_eq!(out.quotes, 1);
+        assert!(out.frame.contains(&format!(r#""seq":{}"#, n / 2 + 2)));
+        // Conflation after lazy marks: only what changed since is sent.
+        let mut more = tick(n + 2, vec![update(1, n + 2)]);
+        sub.defer_tick(&more);
+        let latest = Snapshot {
+            tick: n + 3,
+            ..snapshot(&[n + 1, n + 3, n / 2 + 2])
+        };
+        let batch = sub.take_pending(&latest).unwrap();
+        assert_eq!((batch.quotes, batch.skipped), (1, 1));
+        more = tick(n + 3, vec![update(1, n + 3)]);
+        assert_eq!(sub.take_whole(&more), None, "conflation sent it");
     }
 
     /// A partial subscription gets only its symbols; quotes already covered are skipped.
