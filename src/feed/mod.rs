@@ -20,7 +20,6 @@ pub(crate) mod past;
 pub(crate) mod simulated;
 pub(crate) mod symbols;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -227,8 +226,8 @@ pub struct FeedHandle {
     status: watch::Receiver<FeedStatus>,
     universe: Arc<Universe>,
     history: Arc<History>,
-    /// How many ticks the feed has put in the ring.
-    sent: Arc<AtomicU64>,
+    /// This feed's identity, shared by its handles (`ring_id`).
+    identity: Arc<()>,
     /// The ring itself, to read it from its next tick on (`subscribe_ticks`); weak, so the
     /// ring closes when the feed stops.
     ring: broadcast::WeakSender<Arc<Tick>>,
@@ -244,7 +243,6 @@ impl FeedHandle {
         status: watch::Receiver<FeedStatus>,
         universe: Arc<Universe>,
         history: Arc<History>,
-        sent: Arc<AtomicU64>,
         ring: broadcast::WeakSender<Arc<Tick>>,
     ) -> Self {
         Self {
@@ -253,7 +251,7 @@ impl FeedHandle {
             status,
             universe,
             history,
-            sent,
+            identity: Arc::new(()),
             ring,
             delay_ms: 0,
         }
@@ -300,9 +298,9 @@ impl FeedHandle {
         response.await.map_err(|_| FeedClosed)
     }
 
-    /// How many ticks the feed has put in the ring so far.
-    pub fn ticks_sent(&self) -> u64 {
-        self.sent.load(Ordering::Acquire)
+    /// What the feed's status is and when it changes, as a receiver of its own.
+    pub fn status_updates(&self) -> watch::Receiver<FeedStatus> {
+        self.status.clone()
     }
 
     /// A receiver of every tick sent from now on; `None` once the feed has stopped.
@@ -312,7 +310,7 @@ impl FeedHandle {
 
     /// Tells this feed's ring apart from other feeds' (for per-feed state on a thread).
     pub fn ring_id(&self) -> usize {
-        Arc::as_ptr(&self.sent) as usize
+        Arc::as_ptr(&self.identity) as usize
     }
 
     /// The latest snapshot; never blocks the feed.

@@ -3,7 +3,6 @@
 //! the cluster edge each own one, so sessions cannot tell them apart.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -27,8 +26,6 @@ pub(crate) struct Outlets {
     records: bool,
     /// Held while the actor runs, so watchers' status receivers stay open.
     pub(crate) status: watch::Sender<FeedStatus>,
-    /// Ticks put in the ring so far (`FeedHandle::ticks_sent`).
-    sent: Arc<AtomicU64>,
 }
 
 impl Outlets {
@@ -43,17 +40,15 @@ impl Outlets {
         let (ticks, _) = broadcast::channel(TICK_BUFFER);
         let (latest_tx, latest) = watch::channel(Arc::new(first));
         let (status_tx, status) = watch::channel(status);
-        let sent = Arc::new(AtomicU64::new(0));
         let outlets = Self {
             ticks,
             latest: latest_tx,
             history: Arc::clone(&history),
             records: true,
             status: status_tx,
-            sent: Arc::clone(&sent),
         };
         let ring = outlets.ticks.downgrade();
-        let handle = FeedHandle::new(commands_tx, latest, status, universe, history, sent, ring);
+        let handle = FeedHandle::new(commands_tx, latest, status, universe, history, ring);
         (outlets, commands, handle)
     }
 
@@ -122,7 +117,6 @@ impl Outlets {
             }
         };
         self.latest.send_replace(Arc::new(snapshot));
-        self.sent.fetch_add(1, Ordering::AcqRel);
         let tick = Tick::new(number, ts, updates, everything);
         let _ = self.ticks.send(Arc::new(tick));
     }

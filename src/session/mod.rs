@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::auth::Auth;
 use crate::access::entitlements::Entitlements;
 use crate::access::rate::{Decision, MessageRate, Rate};
-use crate::feed::{FeedHandle, FeedStatus, Snapshot, Watcher};
+use crate::feed::{FeedHandle, FeedStatus, Snapshot};
 use crate::metrics::{Metrics, SessionCounts};
 use crate::protocol::history::Interval;
 use crate::protocol::{
@@ -240,8 +240,9 @@ impl Session {
         deflate: Option<(Deflate, Marks)>,
     ) -> Result<Infallible, End> {
         let shutdown = self.ctx.shutdown.clone();
-        let Watcher { mut status, .. } = self.ctx.feed.watch().await.map_err(|_| away())?;
-        // From here on this thread's listener hands the session the ticks it subscribes to.
+        let mut status = self.ctx.feed.status_updates();
+        // From here on this thread's listener hands the session the ticks it subscribes to
+        // (none once the feed has stopped: the session ends at once).
         let slot = interest::slot(&self.ctx.feed).ok_or_else(away)?;
         self.out.follow(slot);
         // The queue is empty: welcome, status and the first subscription fit.
