@@ -70,7 +70,7 @@ pub struct SessionCounts {
     /// Quotes the client never received because it could not keep up: replaced by a newer
     /// state of the symbol, or still pending when the session ended.
     pub conflated: u64,
-    /// Times the session fell behind the feed's ring altogether.
+    /// Times the session fell more than the feed's ring behind (its slot's bound) altogether.
     pub resyncs: u64,
     pub tick_to_send: Latencies,
 }
@@ -265,7 +265,7 @@ impl Metrics {
         );
         r.register(
             "session_resyncs",
-            "Times a session fell behind the feed's ring and resynced from the snapshot",
+            "Times a session fell more ticks behind than the feed keeps and resynced from the snapshot",
             m.resyncs.clone(),
         );
         r.register(

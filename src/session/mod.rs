@@ -200,7 +200,7 @@ async fn run(ctx: SessionContext, params: SessionParams, out: Outlet, frames: Fr
     let latest = session.ctx.feed.latest();
     let mut state = session.out.state();
     // What still waited for a slow client is lost with it; count it with the conflated. A
-    // stuck client's backlog is still in the feed's ring, not yet marked pending.
+    // stuck client's backlog is still in its slot (`interest`), not yet marked pending.
     state.counts.conflated += match end {
         End::Slow => state.subscription.missed(&latest),
         _ => state.subscription.undelivered(&latest),

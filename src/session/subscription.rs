@@ -383,7 +383,7 @@ impl Subscription {
     }
 
     /// Updates of every subscribed symbol the client has not received: what a client stuck
-    /// behind a full connection loses, counting those still waiting in the feed's ring.
+    /// behind a full connection loses, counting those still waiting in its slot.
     pub fn missed(&mut self, latest: &Snapshot) -> u64 {
         self.mark();
         self.entries
