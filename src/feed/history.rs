@@ -5,14 +5,14 @@
 //! Memory is the point of the layout: a 5,000-symbol universe keeps millions of updates and
 //! bars, so both are stored as integers, not JSON. Prices are cents (every quote is rounded to
 //! cents, and `cents → f64` gives back the very same `f64`), so a replayed update serializes to
-//! the same bytes the live one had; seqs and bar times are implicit in ring positions. At the
-//! defaults a symbol costs 600 × 48 B of updates and 2,340 × 24 B of bars, about 85 KB
-//! (docs/benchmarks.md measures it). Each symbol has its own lock, held only to copy in or out,
+//! the same bytes the live one had; seqs and bar times are implicit in ring positions, and the
+//! rings are packed ([`packed`](super::packed)). At the defaults a symbol costs 600 × 40 B of
+//! updates and 2,340 × 16 B of bars, about 61 KB (docs/benchmarks.md measures it). Each symbol has its own lock, held only to copy in or out,
 //! so the feed never waits on a reader for more than that.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::feed::packed::{Bars, Recent};
 use crate::feed::symbols::{SymbolId, Universe};
 use crate::protocol::history::{Bar, HistoryLimits, Interval, IntervalLimits};
 use crate::protocol::quote::{self, Cents, Quote, from_cents};
@@ -21,10 +21,10 @@ use crate::settings::HistorySettings;
 /// One update as the ring keeps it: everything of its quote but the symbol and the seq.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recorded {
-    ts: u64,
-    volume: u64,
+    pub(super) ts: u64,
+    pub(super) volume: u64,
     /// price, bid, ask, open, high, low, change (cents) and change_pct (hundredths).
-    cents: Cents,
+    pub(super) cents: Cents,
 }
 
 impl Recorded {
@@ -83,16 +83,16 @@ pub fn to_cents(x: f64) -> i32 {
 }
 
 /// One bar in a ring; its time is its position.
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    o: i32,
-    h: i32,
-    l: i32,
-    c: i32,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Slot {
+    pub(super) o: i32,
+    pub(super) h: i32,
+    pub(super) l: i32,
+    pub(super) c: i32,
     /// Saturates at `u32::MAX`.
-    v: u32,
+    pub(super) v: u32,
     /// Updates in the bar; 0 = no bar.
-    n: u32,
+    pub(super) n: u32,
 }
 
 /// The last `capacity` bars of one interval, by bar number (`t / interval`).
@@ -101,7 +101,7 @@ struct BarRing {
     interval_ms: u64,
     capacity: usize,
     /// Allocated on first use, `capacity` slots; bar `k` lives at `k % capacity`.
-    slots: Vec<Slot>,
+    slots: Bars,
     /// The newest bar number seen.
     newest: u64,
 }
@@ -111,40 +111,41 @@ impl BarRing {
         Self {
             interval_ms: interval.millis(),
             capacity,
-            slots: Vec::new(),
+            slots: Bars::default(),
             newest: 0,
         }
     }
 
-    /// The slot of bar `k`, cleared if `k` is a new bar; `None` if `k` is older than the ring.
-    fn slot(&mut self, k: u64) -> Option<&mut Slot> {
+    /// Where bar `k` is, cleared if `k` is a new bar; `None` if `k` is older than the ring.
+    fn slot(&mut self, k: u64) -> Option<usize> {
         if self.capacity == 0 {
             return None;
         }
         if self.slots.is_empty() {
-            self.slots = vec![Slot::default(); self.capacity];
+            self.slots = Bars::empty(self.capacity);
             self.newest = k;
         }
         let cap = self.capacity as u64;
         if k > self.newest {
             // Bars between the newest and `k` had no updates: clear their slots (at most all).
             for gap in (self.newest + 1).max(k.saturating_sub(cap - 1))..=k {
-                self.slots[(gap % cap) as usize] = Slot::default();
+                self.slots.set((gap % cap) as usize, Slot::default());
             }
             self.newest = k;
         } else if k + cap <= self.newest {
             return None;
         }
-        Some(&mut self.slots[(k % cap) as usize])
+        Some((k % cap) as usize)
     }
 
     /// Folds one update at `ts` into its bar.
     fn fold(&mut self, ts: u64, price: i32, volume: u64) {
-        let Some(slot) = self.slot(ts / self.interval_ms) else {
+        let Some(at) = self.slot(ts / self.interval_ms) else {
             return;
         };
+        let mut slot = self.slots.get(at);
         if slot.n == 0 {
-            *slot = Slot {
+            slot = Slot {
                 o: price,
                 h: price,
                 l: price,
@@ -160,13 +161,14 @@ impl BarRing {
             .v
             .saturating_add(u32::try_from(volume).unwrap_or(u32::MAX));
         slot.n = slot.n.saturating_add(1);
+        self.slots.set(at, slot);
     }
 
     /// Sets bar `k` outright (a generated or backfilled past).
     fn put(&mut self, bar: &Bar) {
         let interval = self.interval_ms;
-        if let Some(slot) = self.slot(bar.t / interval) {
-            *slot = Slot {
+        if let Some(at) = self.slot(bar.t / interval) {
+            let slot = Slot {
                 o: to_cents(bar.o),
                 h: to_cents(bar.h),
                 l: to_cents(bar.l),
@@ -174,6 +176,7 @@ impl BarRing {
                 v: u32::try_from(bar.v).unwrap_or(u32::MAX),
                 n: u32::try_from(bar.n).unwrap_or(u32::MAX),
             };
+            self.slots.set(at, slot);
         }
     }
 
@@ -187,7 +190,7 @@ impl BarRing {
         let mut bars: Vec<Bar> = (oldest..=self.newest)
             .rev()
             .filter_map(|k| {
-                let s = self.slots[(k % cap) as usize];
+                let s = self.slots.get((k % cap) as usize);
                 (s.n > 0).then(|| Bar {
                     t: k * self.interval_ms,
                     o: from_cents(s.o),
@@ -209,7 +212,7 @@ impl BarRing {
 #[derive(Debug)]
 struct SymbolHistory {
     /// Its latest updates with consecutive seqs, the newest (`last_seq`) at the back.
-    recent: VecDeque<Recorded>,
+    recent: Recent,
     /// The seq of the newest update folded in; 0 before any.
     last_seq: u64,
     /// Its cumulative volume then, to tell what each update traded.
@@ -266,7 +269,7 @@ impl History {
         let symbols = (0..universe.len())
             .map(|_| {
                 Mutex::new(SymbolHistory {
-                    recent: VecDeque::new(),
+                    recent: Recent::default(),
                     last_seq: 0,
                     last_volume: 0,
                     revision: 0,
@@ -316,9 +319,7 @@ impl History {
             h.recent.clear();
         }
         if capacity > 0 {
-            if h.recent.capacity() == 0 {
-                h.recent.reserve_exact(capacity);
-            }
+            h.recent.reserve(capacity);
             if h.recent.len() == capacity {
                 h.recent.pop_front();
             }
@@ -412,15 +413,15 @@ impl History {
         if h.recent.is_empty() || seq < h.first_seq() || seq > h.last_seq {
             return None;
         }
-        Some(h.recent[(seq - h.first_seq()) as usize])
+        Some(h.recent.get((seq - h.first_seq()) as usize))
     }
 
     /// The latest update of symbol `id` stamped at or before `ts`, with its seq, if the ring
     /// reaches back that far.
     pub fn as_of(&self, id: SymbolId, ts: u64) -> Option<(u64, Recorded)> {
         let h = self.symbol(id);
-        let at = h.recent.partition_point(|r| r.ts <= ts);
-        (at > 0).then(|| (h.first_seq() + at as u64 - 1, h.recent[at - 1]))
+        let at = h.recent.count_until(ts);
+        (at > 0).then(|| (h.first_seq() + at as u64 - 1, h.recent.get(at - 1)))
     }
 
     /// The updates of symbol `id` after seq `after` up to seq `through`, serialized as they
@@ -442,7 +443,7 @@ impl History {
         let name = self.universe.name(id);
         let updates = (after + 1..=through)
             .map(|seq| {
-                let recorded = &h.recent[(seq - first) as usize];
+                let recorded = h.recent.get((seq - first) as usize);
                 let json = serde_json::to_string(&recorded.quote(name, seq))
                     .expect("a quote is plain data and always serializes");
                 (recorded.ts, json)

@@ -16,6 +16,7 @@ pub mod generated;
 pub mod history;
 pub mod market;
 pub(crate) mod outlets;
+mod packed;
 pub(crate) mod past;
 pub(crate) mod simulated;
 pub(crate) mod symbols;
