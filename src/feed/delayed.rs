@@ -168,13 +168,10 @@ impl Delayed {
             .is_some_and(|p| p.ts + self.delay_ms <= now)
         {
             let Pending { ts, moved } = self.pending.pop_front().expect("a front");
-            let updates: Vec<Update> = moved
-                .into_iter()
-                .filter_map(|(id, seq)| {
-                    let recorded = self.history.recorded(id, seq)?;
-                    Some(Update::recorded(id, self.universe.name(id), seq, &recorded))
-                })
-                .collect();
+            let updates = Update::batch(moved.into_iter().filter_map(|(id, seq)| {
+                let recorded = self.history.recorded(id, seq)?;
+                Some((id, self.universe.name(id), seq, recorded))
+            }));
             if updates.is_empty() {
                 continue;
             }

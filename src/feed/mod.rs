@@ -64,8 +64,13 @@ impl Update {
         /// Enough for a quote of a short name and ordinary prices, so the buffer rarely grows.
         const QUOTE_BYTES: usize = 200;
         let updates = updates.into_iter();
-        let mut json = Vec::with_capacity(updates.size_hint().0 * QUOTE_BYTES);
-        let mut ends = Vec::with_capacity(updates.size_hint().0);
+        // At most this many (a delayed tick may leave out updates the history no longer has).
+        let count = match updates.size_hint() {
+            (_, Some(most)) => most,
+            (least, None) => least,
+        };
+        let mut json = Vec::with_capacity(count * QUOTE_BYTES);
+        let mut ends = Vec::with_capacity(count);
         for (symbol, name, seq, recorded) in updates {
             recorded.write_json(&mut json, name, seq);
             ends.push((symbol, seq, recorded, json.len()));
