@@ -58,10 +58,6 @@ impl Recorded {
         }
     }
 
-    fn quote(&self, symbol: &str, seq: u64) -> Quote {
-        Quote::from_cents(symbol, &self.cents, self.volume, seq, self.ts)
-    }
-
     fn price(&self) -> i32 {
         self.cents[0]
     }
@@ -73,7 +69,7 @@ impl Recorded {
 
     /// The quote of symbol `symbol` this was, with its `seq`.
     pub fn to_quote(&self, symbol: &str, seq: u64) -> Quote {
-        self.quote(symbol, seq)
+        Quote::from_cents(symbol, &self.cents, self.volume, seq, self.ts)
     }
 }
 
@@ -444,8 +440,9 @@ impl History {
         let updates = (after + 1..=through)
             .map(|seq| {
                 let recorded = h.recent.get((seq - first) as usize);
-                let json = serde_json::to_string(&recorded.quote(name, seq))
-                    .expect("a quote is plain data and always serializes");
+                let mut json = Vec::new();
+                recorded.write_json(&mut json, name, seq);
+                let json = String::from_utf8(json).expect("a UTF-8 name and ASCII");
                 (recorded.ts, json)
             })
             .collect();

@@ -33,9 +33,8 @@ use tokio::time::Instant;
 use crate::clock::now_ms;
 use crate::feed::{FeedHandle, Tick};
 use crate::metrics::SessionCounts;
-use crate::protocol::{QuotesKind, quotes_frame};
 use crate::session::interest::{self, Slot};
-use crate::session::outbound::{self, Encoder};
+use crate::session::outbound::Encoder;
 use crate::session::subscription::Subscription;
 
 /// Frames the session may queue ahead of the client (replies, snapshots, control frames); past
@@ -288,10 +287,8 @@ impl Outbox {
                 let (frame, quotes) = self.subscription.take_tick_with(&tick, |wanted| {
                     if wanted.len() == tick.updates.len() {
                         encoder.tick(&tick)
-                    } else if let Encoder::Plain = encoder {
-                        outbound::quotes_text(wanted)
                     } else {
-                        encoder.text(quotes_frame(QuotesKind::Quotes, wanted).as_bytes())
+                        encoder.quotes(wanted)
                     }
                 })?;
                 self.counts.quotes_out += quotes as u64;

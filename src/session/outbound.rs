@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::feed::Tick;
-use crate::protocol::{QUOTES_TAIL, QuotesKind};
+use crate::protocol::{QUOTES_TAIL, QuotesKind, quotes_frame};
 use crate::session::deflate::{self, Deflater, MIN_COMPRESSED};
 use crate::session::extension::Deflate;
 
@@ -156,6 +156,17 @@ impl Encoder {
             Self::Plain => frame(OpCode::Text, payload),
             Self::NoContext => deflated_text(&deflate::alone(payload)),
             Self::Context(deflater) => deflated_text(&deflater.deflate(payload)),
+        }
+    }
+
+    /// A `quotes` message of these quotes; uncompressed, joined straight into its frame.
+    pub fn quotes<'a, I>(&mut self, quotes: I) -> Bytes
+    where
+        I: Iterator<Item = &'a str> + Clone,
+    {
+        match self {
+            Self::Plain => quotes_text(quotes),
+            _ => self.text(quotes_frame(QuotesKind::Quotes, quotes).as_bytes()),
         }
     }
 
