@@ -50,10 +50,9 @@ pub struct Subscription {
     /// kept between ticks so that the per-tick path does not allocate.
     wanted: Vec<(u32, u32)>,
     /// Whole ticks sent to a client of the whole universe and not yet marked in `entries`
-    /// (`mark`), oldest first: the common tick then touches no entry at all, where marking
-    /// each costs a cache miss per few symbols on every tick of every connection. Inline, so
-    /// that keeping one touches no buffer of its own either.
-    unmarked: [Option<Arc<Tick>>; UNMARKED],
+    /// (`mark`): the common tick then touches no entry at all, where marking each costs a
+    /// cache miss per few symbols on every tick of every connection.
+    unmarked: Vec<Arc<Tick>>,
     /// The newest tick whose quotes `entries` (with `unmarked`) account for: every update of
     /// a later tick is newer, symbol by symbol, than what this client has (a symbol's seq
     /// rises with the feed's ticks).
@@ -102,7 +101,7 @@ impl Subscription {
             index: None,
             pending: 0,
             wanted: Vec::new(),
-            unmarked: Default::default(),
+            unmarked: Vec::new(),
             newest_tick: 0,
         }
     }
@@ -146,14 +145,14 @@ impl Subscription {
 
     /// Marks the whole ticks sent and not yet marked; every use of `entries`' seqs comes after.
     fn mark(&mut self) {
-        if self.unmarked[0].is_none() {
+        if self.unmarked.is_empty() {
             return;
         }
         let index = self
             .index
             .as_deref()
             .expect("only a client of the whole universe leaves ticks unmarked");
-        for tick in self.unmarked.iter_mut().map_while(Option::take) {
+        for tick in self.unmarked.drain(..) {
             for u in &tick.updates {
                 let entry = &mut self.entries[index[u.symbol] as usize];
                 debug_assert!(u.seq > entry.last_seq, "a later tick is newer");
@@ -282,12 +281,11 @@ impl Subscription {
         if whole_universe && tick.number > self.newest_tick {
             if tick.moves_all {
                 // It brings every symbol's newest seq: the older ones need no marking.
-                self.unmarked = Default::default();
-            } else if self.unmarked[UNMARKED - 1].is_some() {
+                self.unmarked.clear();
+            } else if self.unmarked.len() == UNMARKED {
                 self.mark();
             }
-            let free = self.unmarked.iter_mut().find(|t| t.is_none());
-            *free.expect("room: full ones were marked") = Some(Arc::clone(tick));
+            self.unmarked.push(Arc::clone(tick));
             self.newest_tick = tick.number;
             return Some(tick.updates.len());
         }
