@@ -9,6 +9,8 @@ const CLOCK_TICKS_PER_SEC: u64 = 100;
 pub struct Usage {
     /// User plus system CPU time, in microseconds.
     pub cpu_us: u64,
+    /// Of which user time (the process's own code; the rest is the kernel's work for it).
+    pub user_us: u64,
     /// Resident set size, in bytes.
     pub rss_bytes: u64,
 }
@@ -19,7 +21,8 @@ pub fn usage(pid: u32) -> Option<Usage> {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let ticks: u64 = user + fields.get(12)?.parse::<u64>().ok()?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kib: u64 = status
         .lines()
@@ -31,6 +34,7 @@ pub fn usage(pid: u32) -> Option<Usage> {
         .ok()?;
     Some(Usage {
         cpu_us: ticks * 1_000_000 / CLOCK_TICKS_PER_SEC,
+        user_us: user * 1_000_000 / CLOCK_TICKS_PER_SEC,
         rss_bytes: rss_kib * 1024,
     })
 }
@@ -43,12 +47,14 @@ pub fn total_usage(pids: &[u32]) -> Option<Usage> {
     pids.iter().try_fold(
         Usage {
             cpu_us: 0,
+            user_us: 0,
             rss_bytes: 0,
         },
         |sum, &pid| {
             let u = usage(pid)?;
             Some(Usage {
                 cpu_us: sum.cpu_us + u.cpu_us,
+                user_us: sum.user_us + u.user_us,
                 rss_bytes: sum.rss_bytes + u.rss_bytes,
             })
         },

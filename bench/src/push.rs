@@ -471,6 +471,8 @@ struct Report {
     latency_ms: [u64; 4],
     server_cpu_cores: Option<f64>,
     server_cpu_us_per_frame: Option<f64>,
+    /// Of `server_cpu_us_per_frame`, the server's own code (user time).
+    server_user_us_per_frame: Option<f64>,
     server_rss_bytes: Option<u64>,
     server_rss_per_conn: Option<f64>,
 }
@@ -490,6 +492,10 @@ impl Report {
         let held = counters.held.load(Ordering::Relaxed);
         let cpu_us = match (start.server, end.server) {
             (Some(a), Some(b)) => Some((b.cpu_us - a.cpu_us) as f64),
+            _ => None,
+        };
+        let user_us = match (start.server, end.server) {
+            (Some(a), Some(b)) => Some((b.user_us - a.user_us) as f64),
             _ => None,
         };
         Self {
@@ -525,6 +531,7 @@ impl Report {
                 .expect("four figures"),
             server_cpu_cores: cpu_us.map(|us| us / (secs * 1e6)),
             server_cpu_us_per_frame: cpu_us.map(|us| us / frames.max(1) as f64),
+            server_user_us_per_frame: user_us.map(|us| us / frames.max(1) as f64),
             server_rss_bytes: end.server.map(|u| u.rss_bytes),
             server_rss_per_conn: match (idle_server, end.server) {
                 (Some(idle), Some(now)) => {
@@ -588,6 +595,10 @@ impl Report {
             opt(self.server_cpu_us_per_frame, 2),
         );
         row(
+            "  of which user time (µs)",
+            opt(self.server_user_us_per_frame, 2),
+        );
+        row(
             "server RSS (MiB)",
             opt(self.server_rss_bytes.map(|b| b as f64 / 1048576.0), 1),
         );
@@ -620,6 +631,7 @@ impl Report {
             "malformed": self.malformed,
             "server_cpu_cores": self.server_cpu_cores,
             "server_cpu_us_per_frame": self.server_cpu_us_per_frame,
+            "server_user_us_per_frame": self.server_user_us_per_frame,
             "server_cpu_us_per_quote": self.server_cpu_cores.map(|c| c * self.secs * 1e6 / self.quotes.max(1) as f64),
             "server_rss_bytes": self.server_rss_bytes,
             "server_rss_per_conn_bytes": self.server_rss_per_conn,

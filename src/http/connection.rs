@@ -34,12 +34,14 @@ use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
 use actix_web::web;
 use prometheus_client::metrics::gauge::Gauge;
+use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use crate::access::admission::Permit;
 use crate::http::state::AppState;
+use crate::session::wire::Socket;
 
 /// The limits a [`Guard`] applies, from `ServerSettings`.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +101,13 @@ impl Connection {
     /// Whether the socket has something to read (or an error), without reading it.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.tcp.poll_read_ready(cx)
+    }
+}
+
+/// A session's frames go to the socket through `send_now` first (`session::wire`).
+impl Socket for Connection {
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(&self.tcp).send(buf)
     }
 }
 

@@ -5,10 +5,12 @@
 //! client's bytes flowing through a [`pipe`](super::pipe) as its payload. A `101 Switching
 //! Protocols` answer makes the connection a session's: its head is written and
 //! [`upgraded`](super::upgraded) serves the connection from then on, on a task of its own, so
-//! that a tick's wake-up polls that and nothing else (not actix-server's connection future,
-//! the acceptor's and actix-http's dispatcher around it; `AppState::upgraded` tracks these
-//! tasks for shutdown, and the connection's [`Lease`](super::connection::Lease) goes with it).
-//! Any other answer is written and the connection closed: after an upgrade request, what the
+//! that a wake-up for the connection polls that and nothing else (not actix-server's
+//! connection future, the acceptor's and actix-http's dispatcher around it;
+//! `AppState::upgraded` tracks these tasks for shutdown, and the connection's
+//! [`Lease`](super::connection::Lease) goes with it). The 101 carries its session's
+//! [`Attach`] (in its extensions), which joins the socket to the session's outbox. Any other
+//! answer is written and the connection closed: after an upgrade request, what the
 //! client sends next is not HTTP.
 //!
 //! Why not let actix-http's dispatcher send the 101's body, as it does for other answers: it
@@ -33,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use super::connection::Connection;
 use super::pipe::pipe;
 use super::upgraded::{LINGER, Upgraded};
+use crate::session::body::Attach;
 
 /// Unread bytes from a client its session may fall behind by before the connection stops
 /// reading (actix-http's own limit for a request payload).
@@ -128,7 +131,8 @@ where
         refuse(framed, response).await?;
         return Ok(None);
     }
-    let (head, body) = response.into_parts();
+    let (mut head, body) = response.into_parts();
+    let attach = head.extensions_mut().remove::<Attach>();
     let FramedParts {
         io,
         mut codec,
@@ -142,7 +146,7 @@ where
     // What the client sent after its request (its first frames) is the session's.
     inbound.send(Bytes::copy_from_slice(&read_buf));
     let head = Bytes::copy_from_slice(&write_buf);
-    Ok(Some(Upgraded::new(io, head, inbound, body)))
+    Ok(Some(Upgraded::new(io, head, inbound, body, attach)))
 }
 
 /// Writes an answer other than 101 and closes the connection.

@@ -1,7 +1,10 @@
 //! An upgraded connection's one task: it writes what the 101's body yields straight to the
 //! socket and hands what the client sends to the session through the inbound
-//! [`pipe`](super::pipe). A tick wakes this task once per connection; its frame, encoded once
-//! for every client that wants it, goes to the kernel from the shared buffer, never copied.
+//! [`pipe`](super::pipe). Its socket is a [`Wire`] it shares with the session's outbox: a
+//! tick's frame, encoded once for every client that wants it, goes to the kernel from the
+//! shared buffer, never copied, and for a session that waits for nothing it goes there from the
+//! thread's listener without waking this task at all (`session::wire`); the task writes what
+//! the body yields and whatever part of a frame the socket did not take at once.
 //!
 //! No write buffer: the body is asked for the next frame only once the last one is in the
 //! kernel. While the socket is full the body is not polled, which is what the session's
@@ -14,9 +17,11 @@
 //! is shut down and the client has [`LINGER`] to close its own; a connection that fails either
 //! way ends at once, which the session learns as a gone body and a failed payload.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,7 +32,8 @@ use tokio::time::{Sleep, sleep};
 
 use super::connection::Connection;
 use super::pipe::Writer;
-use crate::session::outbound;
+use crate::session::body::Attach;
+use crate::session::wire::Wire;
 
 /// How long a client has to close its side after the server finished.
 pub const LINGER: Duration = Duration::from_secs(1);
@@ -36,12 +42,11 @@ const READ_CHUNK: usize = 4096;
 
 /// The connection after its 101, as one future.
 pub struct Upgraded {
-    io: Connection,
+    /// The socket and the frame being written; shared with the session's outbox, whose
+    /// ticks the thread's listener may write to it directly (`session::wire`).
+    wire: Rc<RefCell<Wire<Connection>>>,
     /// What the 101's body yields; `None` once it ended.
     body: Option<BoxBody>,
-    /// The frame being written, and how much of it the socket took.
-    writing: Bytes,
-    written: usize,
     inbound: Writer,
     /// Until the client closes its side or the connection fails.
     reading: bool,
@@ -50,13 +55,22 @@ pub struct Upgraded {
 }
 
 impl Upgraded {
-    /// Serves `io`, first writing `head` (the 101's head), then the body's frames.
-    pub fn new(io: Connection, head: Bytes, inbound: Writer, body: BoxBody) -> Self {
+    /// Serves `io`, first writing `head` (the 101's head), then the body's frames; `attach`
+    /// joins the socket to the session the body is from.
+    pub fn new(
+        io: Connection,
+        head: Bytes,
+        inbound: Writer,
+        body: BoxBody,
+        attach: Option<Attach>,
+    ) -> Self {
+        let wire = Rc::new(RefCell::new(Wire::new(io, head)));
+        if let Some(attach) = attach {
+            attach.wire(Rc::clone(&wire));
+        }
         Self {
-            io,
+            wire,
             body: Some(body),
-            writing: head,
-            written: 0,
             inbound,
             reading: true,
             linger: None,
@@ -66,13 +80,15 @@ impl Upgraded {
     /// Reads what the client sent while the session has room for it. Err: the connection failed.
     fn read(&mut self, cx: &mut Context<'_>) -> Result<(), ()> {
         let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+        let mut wire = self.wire.borrow_mut();
+        let io = wire.io();
         // Readiness first: it is what a tick's wake-up touches, and the connection's only.
         while self.reading
-            && self.io.poll_read_ready(cx).is_ready()
+            && io.poll_read_ready(cx).is_ready()
             && self.inbound.poll_room(cx).is_ready()
         {
             let mut buf = ReadBuf::uninit(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
                     self.reading = false;
                     self.inbound.eof();
@@ -89,22 +105,17 @@ impl Upgraded {
     /// connection failed.
     fn write(&mut self, cx: &mut Context<'_>) -> Result<(), ()> {
         loop {
-            while self.written < self.writing.len() {
-                match Pin::new(&mut self.io).poll_write(cx, &self.writing[self.written..]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(()),
-                    Poll::Ready(Ok(n)) => self.written += n,
-                    Poll::Pending => return Ok(()),
-                }
-            }
-            if !self.writing.is_empty() {
-                outbound::recycle(std::mem::take(&mut self.writing));
-                self.written = 0;
+            match self.wire.borrow_mut().poll_frame(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(()),
+                Poll::Pending => return Ok(()),
             }
             let Some(body) = self.body.as_mut() else {
                 return Ok(());
             };
+            // The wire is not borrowed while the body runs.
             match Pin::new(body).poll_next(cx) {
-                Poll::Ready(Some(Ok(frame))) => self.writing = frame,
+                Poll::Ready(Some(Ok(frame))) => self.wire.borrow_mut().start(frame),
                 Poll::Ready(Some(Err(_)) | None) => {
                     self.body = None;
                     return Ok(());
@@ -118,7 +129,7 @@ impl Upgraded {
     /// client to close its own, for at most `LINGER`.
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.linger.is_none() {
-            match Pin::new(&mut self.io).poll_shutdown(cx) {
+            match Pin::new(self.wire.borrow_mut().io()).poll_shutdown(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Ready(Ok(())) => self.linger = Some(Box::pin(sleep(LINGER))),
@@ -142,7 +153,7 @@ impl Future for Upgraded {
             this.inbound.fail();
             return Poll::Ready(());
         }
-        if this.body.is_none() && this.writing.is_empty() {
+        if this.body.is_none() && this.wire.borrow().is_idle() {
             // Discards what the client still sends (its Close) while waiting for it to go.
             if this.read(cx).is_err() {
                 return Poll::Ready(());

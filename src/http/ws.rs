@@ -129,9 +129,12 @@ fn accept(
         entitlements,
     };
     let (body, session) = session::start(state.session.clone(), params, frames);
-    let response = response
+    // The connection's socket joins the session where the upgrade serves it (`http::upgrade`).
+    let attach = body.attach();
+    let mut response = response
         .message_body(body)
         .map_err(|e| ApiError::NotWebSocket(e.to_string()))?;
+    response.extensions_mut().insert(attach);
     // Not an `async` block: one would keep room for `session` twice (its capture and its
     // await) for the session's whole life.
     actix_web::rt::spawn(

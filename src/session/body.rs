@@ -5,6 +5,11 @@
 //! tick wakes one task per interested connection and its frame goes to the socket as shared
 //! `Bytes`, encoded once per tick.
 //!
+//! A session that waits for nothing (no frame queued or being written, no tick waiting) is not
+//! woken for a tick at all: the listener calls [`Outbox::send_now`], which writes the client's
+//! part of the tick to the connection's [`Wire`] at once; the connection's task, which the
+//! body's 101 [`Attach`]es to the outbox, takes over only what the socket did not take.
+//!
 //! The session queues its own frames (replies, snapshots, pings, the Close) in a short queue the
 //! body sends before any tick. The two share an [`Outbox`] on the connection's worker thread.
 //!
@@ -33,9 +38,11 @@ use tokio::time::Instant;
 use crate::clock::now_ms;
 use crate::feed::{FeedHandle, Tick};
 use crate::metrics::SessionCounts;
-use crate::session::interest::{self, Slot};
+use crate::session::interest::{self, Deliver, Slot};
 use crate::session::outbound::Encoder;
+use crate::session::prefetch::prefetch;
 use crate::session::subscription::Subscription;
+use crate::session::wire::{Link, Socket, Wire};
 
 /// Frames the session may queue ahead of the client (replies, snapshots, control frames); past
 /// it the session waits for room, and drops a client that does not make any.
@@ -62,7 +69,10 @@ pub struct Outbox {
     /// Where this thread's listener hands over the ticks the client wants; set once the
     /// client is welcomed.
     slot: Option<Slot>,
-    /// When the body last handed out a frame, if the connection has not asked for the next since.
+    /// The connection's socket, once attached, while the body lives.
+    wire: Option<Rc<dyn Link>>,
+    /// When the body last handed out a frame, if the connection has not asked for the next
+    /// since; or when a frame sent at once did not fit the socket.
     yielded_at: Option<Instant>,
     /// The session queued its last frame: the body ends after the queue.
     closed: bool,
@@ -87,6 +97,27 @@ pub struct Body {
     outbox: Rc<RefCell<Outbox>>,
 }
 
+/// What joins the connection's [`Wire`] to the outbox: the 101 response carries it (in its
+/// extensions) to the code that serves the connection.
+pub struct Attach(Rc<RefCell<Outbox>>);
+
+impl Body {
+    /// What joins the connection's socket to this body's outbox (`Attach::wire`).
+    pub fn attach(&self) -> Attach {
+        Attach(Rc::clone(&self.outbox))
+    }
+}
+
+impl Attach {
+    /// Ticks may go straight to `wire` from now on, while the body lives.
+    pub fn wire<W: Socket + 'static>(self, wire: Rc<RefCell<Wire<W>>>) {
+        let mut outbox = self.0.borrow_mut();
+        if !outbox.gone {
+            outbox.wire = Some(wire);
+        }
+    }
+}
+
 impl Outlet {
     pub fn new(subscription: Subscription, feed: FeedHandle, encoder: Encoder) -> Self {
         Self(Rc::new(RefCell::new(Outbox {
@@ -96,6 +127,7 @@ impl Outlet {
             queue: VecDeque::with_capacity(QUEUE_FRAMES),
             encoder,
             slot: None,
+            wire: None,
             yielded_at: None,
             closed: false,
             gone: false,
@@ -121,6 +153,7 @@ impl Outlet {
     pub fn follow(&self, slot: Slot) {
         let mut outbox = self.0.borrow_mut();
         slot.watch(&outbox.subscription);
+        slot.deliver_to(&self.0);
         outbox.slot = Some(slot);
         outbox.wake_body();
     }
@@ -208,7 +241,7 @@ impl Outbox {
         }
         // Until a frame or `Pending`, which leaves the connection's waker with the slot.
         while let Poll::Ready(tick) = self.receive_tick(cx) {
-            if let Some(frame) = self.tick_frame(tick) {
+            if let Some(frame) = self.tick_frame(tick.as_ref()) {
                 return Next::Frame(frame);
             }
         }
@@ -263,8 +296,8 @@ impl Outbox {
 
     /// One frame for what arrived: the tick's own frame when nothing waits, else the latest
     /// state of every pending symbol (conflation).
-    fn tick_frame(&mut self, tick: Option<Arc<Tick>>) -> Option<Bytes> {
-        if let Some(tick) = &tick
+    fn tick_frame(&mut self, tick: Option<&Arc<Tick>>) -> Option<Bytes> {
+        if let Some(tick) = tick
             && self.subscription.has_pending()
         {
             self.subscription.defer_tick(tick);
@@ -277,16 +310,16 @@ impl Outbox {
             return Some(self.encoder.text(batch.frame.as_bytes()));
         }
         let tick = tick?;
-        let frame = match self.subscription.take_whole(&tick) {
+        let frame = match self.subscription.take_whole(tick) {
             Some(quotes) => {
                 self.counts.quotes_out += quotes as u64;
-                self.encoder.tick(&tick)
+                self.encoder.tick(tick)
             }
             None => {
                 let encoder = &mut self.encoder;
-                let (frame, quotes) = self.subscription.take_tick_with(&tick, |wanted| {
+                let (frame, quotes) = self.subscription.take_tick_with(tick, |wanted| {
                     if wanted.len() == tick.updates.len() {
-                        encoder.tick(&tick)
+                        encoder.tick(tick)
                     } else {
                         encoder.quotes(wanted)
                     }
@@ -299,6 +332,55 @@ impl Outbox {
             .tick_to_send
             .observe_ms(now_ms().saturating_sub(tick.ts));
         Some(frame)
+    }
+}
+
+impl Outbox {
+    /// Sends the client its part of `tick` now, from the listener, if nothing waits to go
+    /// before it: no frame queued or being written, nothing pending. Counted as the body
+    /// counts what it hands out. A frame the socket takes in part stays on the wire for the
+    /// connection's task (`waker`), which the socket wakes; like a frame the body handed out
+    /// and the socket did not take, it starts the slow-client clock.
+    fn send_now(&mut self, tick: &Arc<Tick>, waker: &Waker) -> bool {
+        if !self.queue.is_empty() || self.closed || self.subscription.has_pending() {
+            return false;
+        }
+        let Some(wire) = self.wire.clone() else {
+            return false;
+        };
+        if !wire.is_idle() {
+            return false;
+        }
+        let Some(frame) = self.tick_frame(Some(tick)) else {
+            // Nothing of its own in this tick.
+            return true;
+        };
+        self.counts.frames_out += 1;
+        self.counts.bytes_out += frame.len() as u64;
+        match wire.send(frame, waker) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => self.yielded_at = Some(Instant::now()),
+            // The connection's task fails on the frame left on the wire.
+            Poll::Ready(Err(_)) => waker.wake_by_ref(),
+        }
+        true
+    }
+}
+
+impl Deliver for RefCell<Outbox> {
+    fn deliver(&self, tick: &Arc<Tick>, waker: &Waker) -> bool {
+        self.try_borrow_mut()
+            .is_ok_and(|mut outbox| outbox.send_now(tick, waker))
+    }
+
+    fn prefetch(&self) {
+        let Ok(outbox) = self.try_borrow() else {
+            return;
+        };
+        if let Some(wire) = &outbox.wire {
+            prefetch(Rc::as_ptr(wire), size_of_val::<dyn Link>(&**wire));
+        }
+        outbox.subscription.prefetch();
     }
 }
 
@@ -359,6 +441,7 @@ impl Drop for Body {
     fn drop(&mut self) {
         let mut outbox = self.outbox.borrow_mut();
         outbox.gone = true;
+        outbox.wire = None;
         if let Some(waker) = outbox.room_waker.take() {
             waker.wake();
         }
@@ -376,6 +459,7 @@ mod tests {
     use crate::feed::{FeedStatus, Snapshot, Update};
     use crate::session::interest::Interest;
     use crate::session::outbound;
+    use crate::session::wire::tests::TestSocket;
     use crate::settings::SymbolSettings;
 
     /// Counts its wake-ups.
@@ -594,5 +678,122 @@ mod tests {
         let before = wakes.0.load(Ordering::SeqCst);
         feed.publish(103, vec![update(3, 103)]);
         assert_eq!(wakes.0.load(Ordering::SeqCst), before);
+    }
+
+    /// A socket with `room` bytes of room, attached to `body` as its connection's wire.
+    fn attach(body: &Body, room: usize) -> Rc<RefCell<Wire<TestSocket>>> {
+        let wire = Rc::new(RefCell::new(Wire::new(
+            TestSocket::with_room(room),
+            Bytes::new(),
+        )));
+        body.attach().wire(Rc::clone(&wire));
+        wire
+    }
+
+    /// A session waiting for nothing is sent its ticks by the listener itself, straight to
+    /// its socket: its task is never woken, and it counts what it sent.
+    #[test]
+    fn idle_session_is_sent_ticks_without_a_wake() {
+        let mut feed = feed();
+        let (outlet, mut body) = follower(&feed, &[0, 1]);
+        let wire = attach(&body, 1 << 20);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(1, vec![update(0, 1), update(1, 1)]);
+        feed.publish(2, vec![update(1, 2)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "never woken");
+        let mut expected =
+            outbound::text(r#"{"type":"quotes","quotes":[{"s":0,"seq":1},{"s":1,"seq":1}]}"#)
+                .to_vec();
+        expected.extend_from_slice(&outbound::text(
+            r#"{"type":"quotes","quotes":[{"s":1,"seq":2}]}"#,
+        ));
+        assert_eq!(*wire.borrow_mut().io().taken.borrow(), expected);
+        assert!(wire.borrow().is_idle());
+        let (frames, quotes, bytes) = {
+            let counts = &outlet.state().counts;
+            (counts.frames_out, counts.quotes_out, counts.bytes_out)
+        };
+        assert_eq!((frames, quotes, bytes), (2, 3, expected.len() as u64));
+        assert!(outlet.stalled_since().is_none());
+        assert!(
+            poll(&mut body, &wakes).is_pending(),
+            "nothing left for the body"
+        );
+    }
+
+    /// A frame the socket takes in part stays on the wire and starts the slow-client clock;
+    /// the next tick waits in the slot (the task woken) until the wire is free, and goes out
+    /// after the rest, never interleaved.
+    #[test]
+    fn full_socket_falls_back_to_the_task() {
+        let mut feed = feed();
+        let (outlet, mut body) = follower(&feed, &[0]);
+        let wire = attach(&body, 10);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(1, vec![update(0, 1)]);
+        assert!(!wire.borrow().is_idle(), "the rest of the frame waits");
+        assert!(outlet.stalled_since().is_some(), "the clock runs");
+        assert!(
+            wire.borrow_mut().io().waker.borrow().is_some(),
+            "the socket wakes the task"
+        );
+        feed.publish(2, vec![update(0, 2)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "handed over, woken");
+        // The connection's task: the rest of the frame, then what the body has.
+        wire.borrow_mut().io().room.set(1 << 20);
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        assert!(wire.borrow_mut().poll_frame(&mut cx).is_ready());
+        let next = frame(poll(&mut body, &wakes));
+        assert!(
+            outlet.stalled_since().is_some(),
+            "handed out, not yet asked again"
+        );
+        wire.borrow_mut().start(next);
+        assert!(wire.borrow_mut().poll_frame(&mut cx).is_ready());
+        assert!(poll(&mut body, &wakes).is_pending());
+        assert!(outlet.stalled_since().is_none());
+        let mut expected =
+            outbound::text(r#"{"type":"quotes","quotes":[{"s":0,"seq":1}]}"#).to_vec();
+        expected.extend_from_slice(&outbound::text(
+            r#"{"type":"quotes","quotes":[{"s":0,"seq":2}]}"#,
+        ));
+        assert_eq!(*wire.borrow_mut().io().taken.borrow(), expected);
+        // Idle again: the next tick goes straight out.
+        let before = wakes.0.load(Ordering::SeqCst);
+        feed.publish(3, vec![update(0, 3)]);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), before);
+        assert!(
+            wire.borrow_mut()
+                .io()
+                .taken
+                .borrow()
+                .ends_with(br#"{"s":0,"seq":3}]}"#)
+        );
+    }
+
+    /// A frame the session queued goes before any tick: with one waiting, the tick is handed
+    /// to the body, which sends them in order.
+    #[test]
+    fn queued_frame_goes_before_a_tick() {
+        let mut feed = feed();
+        let (outlet, mut body) = follower(&feed, &[0]);
+        let wire = attach(&body, 1 << 20);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        outlet.push_text("reply".into());
+        feed.publish(1, vec![update(0, 1)]);
+        assert!(
+            wire.borrow_mut().io().taken.borrow().is_empty(),
+            "not sent past the reply"
+        );
+        assert_eq!(frame(poll(&mut body, &wakes)), outbound::text("reply"));
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":1}]}"#));
+        // The connection is gone: nothing is written to it any more.
+        drop(body);
+        feed.publish(2, vec![update(0, 2)]);
+        assert!(wire.borrow_mut().io().taken.borrow().is_empty());
     }
 }

@@ -13,6 +13,13 @@
 //! Here a tick wakes one task per worker from the feed's thread; that task wakes, on its own
 //! thread, only the sessions that want the tick.
 //!
+//! A session that waits for nothing else (nothing queued, nothing being written) is not even
+//! woken: the listener sends it its part of the tick itself ([`Deliver`], which the session's
+//! outbox implements), straight to its socket, which spares a task wake-up and poll per client
+//! and tick. Only when the socket does not take the frame whole is the connection's task woken,
+//! by the socket, to write the rest. Going down the list, the listener prefetches the state of
+//! the sessions a few places ahead (`hand_all`).
+//!
 //! No gap, no duplicate: a thread's listener receives from the ring before any of its sessions
 //! subscribes (its receiver is made at once, `FeedHandle::subscribe_ticks`), and a session
 //! registers its symbols in the same step as it takes the snapshot they start from, so every
@@ -21,13 +28,14 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::Waker;
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::feed::{FeedHandle, TICK_BUFFER, Tick};
+use crate::session::prefetch::prefetch;
 use crate::session::subscription::Subscription;
 
 /// A tick that moves more than 1/`DENSE_TICK` of the universe is handed to every session.
@@ -59,6 +67,20 @@ struct SlotState {
     lagged: bool,
     waker: Option<Waker>,
     registered: Registered,
+    /// Takes a tick at once while the session waits for nothing else.
+    direct: Option<Weak<dyn Deliver>>,
+    /// The size of what `direct` points to, to prefetch.
+    direct_bytes: usize,
+}
+
+/// A session that may be sent a tick by the listener itself (`body::Outbox`).
+pub trait Deliver {
+    /// Sends the session its part of `tick` now, if nothing waits to go before it; false:
+    /// hand the tick over as usual. `waker` is the session's waiting connection task's.
+    fn deliver(&self, tick: &Arc<Tick>, waker: &Waker) -> bool;
+
+    /// Prefetches what `deliver` will reach through this (its socket): it comes soon.
+    fn prefetch(&self) {}
 }
 
 /// The ticks waiting for a session, oldest first. The first is kept inline: a session that
@@ -147,7 +169,11 @@ pub fn slot(feed: &FeedHandle) -> Option<Slot> {
         }
         let ticks = feed.subscribe_ticks()?;
         let interest = Rc::new(Interest::new(feed.universe().len()));
-        tokio::task::spawn_local(listen(ticks, Rc::clone(&interest), key));
+        // Unconstrained: tokio's cooperative budget (128 operations a poll) would make every
+        // socket write past the first 128 of a tick report a full socket, and so wake the
+        // connection's task after all. The listener yields after each tick instead (`listen`).
+        let listener = listen(ticks, Rc::clone(&interest), key);
+        tokio::task::spawn_local(tokio::task::unconstrained(listener));
         interests.insert(key, Rc::clone(&interest));
         Some(interest)
     })?;
@@ -158,7 +184,12 @@ pub fn slot(feed: &FeedHandle) -> Option<Slot> {
 async fn listen(mut ticks: broadcast::Receiver<Arc<Tick>>, interest: Rc<Interest>, key: usize) {
     loop {
         match ticks.recv().await {
-            Ok(tick) => interest.dispatch(&tick),
+            Ok(tick) => {
+                interest.dispatch(&tick);
+                // The thread's other tasks (reads, timers, new sessions) run between ticks,
+                // even when the next tick is already waiting.
+                tokio::task::yield_now().await;
+            }
             // The listener itself fell behind (the thread was busy): everyone missed ticks.
             Err(RecvError::Lagged(_)) => interest.lag_all(),
             Err(RecvError::Closed) => break,
@@ -211,16 +242,12 @@ impl Interest {
             listed,
             ..
         } = &mut *inner;
-        for &id in every_tick.iter() {
-            hand(slots, id, tick);
-        }
+        hand_all(slots, every_tick, tick);
         if listed.is_empty() {
             return;
         }
         if tick.updates.len() * DENSE_TICK > by_symbol.len() {
-            for &id in listed.iter() {
-                hand(slots, id, tick);
-            }
+            hand_all(slots, listed, tick);
             return;
         }
         for u in &tick.updates {
@@ -251,6 +278,39 @@ impl Interest {
     }
 }
 
+/// [`hand`]s `tick` to each of `ids` in turn, prefetching the state of the ones a few places
+/// behind: a session's slot three places ahead, its outbox two ahead (through its slot), its
+/// socket one ahead (through its outbox), so that each step's cache misses overlap the system
+/// calls before it instead of each waiting for the last (`prefetch`).
+fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>) {
+    for (k, &id) in ids.iter().enumerate() {
+        if let Some(&later) = ids.get(k + 3) {
+            let slot = slots.as_ptr().wrapping_add(later as usize);
+            prefetch(slot, size_of::<Option<SlotState>>());
+        }
+        if let Some(state) = slot_at(slots, ids, k + 2)
+            && let Some(direct) = &state.direct
+        {
+            // The allocation's counts (two words) before the value.
+            let counts = 2 * size_of::<usize>();
+            let start = direct.as_ptr().cast::<u8>().wrapping_sub(counts);
+            prefetch(start, counts + state.direct_bytes);
+        }
+        if let Some(state) = slot_at(slots, ids, k + 1)
+            && let Some(direct) = state.direct.as_ref().and_then(Weak::upgrade)
+        {
+            direct.prefetch();
+        }
+        hand(slots, id, tick);
+    }
+}
+
+/// The state of the slot `ids[k]`.
+fn slot_at<'a>(slots: &'a [Option<SlotState>], ids: &[u32], k: usize) -> Option<&'a SlotState> {
+    let &id = ids.get(k)?;
+    slots.get(id as usize)?.as_ref()
+}
+
 /// Queues `tick` for slot `id` (once, however many of its symbols moved) and wakes it.
 fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
     let Some(state) = slots.get_mut(id as usize).and_then(Option::as_mut) else {
@@ -260,6 +320,14 @@ fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
         .ticks
         .newest()
         .is_some_and(|last| Arc::ptr_eq(last, tick))
+    {
+        return;
+    }
+    if state.ticks.len() == 0
+        && !state.lagged
+        && let Some(waker) = &state.waker
+        && let Some(direct) = state.direct.as_ref().and_then(Weak::upgrade)
+        && direct.deliver(tick, waker)
     {
         return;
     }
@@ -304,6 +372,15 @@ impl Slot {
                     inner.by_symbol[id as usize].push(self.id);
                 }
             }
+        }
+    }
+
+    /// From now on ticks may go to `direct` at once while its session waits for nothing else.
+    pub fn deliver_to<D: Deliver + 'static>(&self, direct: &Rc<D>) {
+        let mut inner = self.interest.inner.borrow_mut();
+        if let Some(state) = inner.slots[self.id as usize].as_mut() {
+            state.direct = Some(Rc::downgrade(direct) as Weak<dyn Deliver>);
+            state.direct_bytes = size_of::<D>();
         }
     }
 

@@ -29,9 +29,11 @@ pub(crate) mod heartbeat;
 pub(crate) mod inbound;
 pub(crate) mod interest;
 pub(crate) mod outbound;
+pub(crate) mod prefetch;
 pub(crate) mod resume;
 pub(crate) mod subscription;
 mod tokens;
+pub(crate) mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -20,6 +20,7 @@ use bytestring::ByteString;
 use crate::feed::symbols::SymbolId;
 use crate::feed::{Snapshot, Tick};
 use crate::protocol::{QuotesKind, quotes_frame};
+use crate::session::prefetch::prefetch;
 
 /// A subscription over more than 1/`DENSE_SHARE` of the universe keeps a by-id index (4 bytes a
 /// symbol of the universe) for lookups in O(1); a smaller one binary-searches its entries.
@@ -269,6 +270,11 @@ impl Subscription {
             }
         }
         self.wanted = wanted;
+    }
+
+    /// Prefetches what `take_whole` writes outside `self` (`session::prefetch`).
+    pub fn prefetch(&self) {
+        prefetch(self.unmarked.as_ptr(), size_of::<Arc<Tick>>());
     }
 
     /// When this client wants every update of `tick` (the common case of a client watching
