@@ -796,4 +796,23 @@ mod tests {
         feed.publish(2, vec![update(0, 2)]);
         assert!(wire.borrow_mut().io().taken.borrow().is_empty());
     }
+
+    /// A session listed under its symbols is sent a tick that moves several of them once,
+    /// in one frame.
+    #[test]
+    fn listed_session_is_sent_a_tick_once() {
+        let mut feed = feed_of(40);
+        let (outlet, mut body) = follower(&feed, &[3, 5]);
+        assert!(!outlet.state().subscription.is_dense());
+        let wire = attach(&body, 1 << 20);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(1, vec![update(3, 1), update(5, 1), update(7, 1)]);
+        assert_eq!(outlet.state().counts.frames_out, 1);
+        assert_eq!(
+            *wire.borrow_mut().io().taken.borrow(),
+            outbound::text(r#"{"type":"quotes","quotes":[{"s":3,"seq":1},{"s":5,"seq":1}]}"#)
+        );
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    }
 }

@@ -65,6 +65,9 @@ struct SlotState {
     ticks: Waiting,
     /// More than `TICK_BUFFER` ticks waited: they were dropped, the session resyncs.
     lagged: bool,
+    /// The number of the last tick handed over or sent, to do either once per tick however
+    /// many of the session's symbols it moves.
+    last_tick: Option<u64>,
     waker: Option<Waker>,
     registered: Registered,
     /// Takes a tick at once while the session waits for nothing else.
@@ -96,10 +99,6 @@ struct Waiting {
 impl Waiting {
     fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.more.len()
-    }
-
-    fn newest(&self) -> Option<&Arc<Tick>> {
-        self.more.back().or(self.first.as_ref())
     }
 
     fn push(&mut self, tick: Arc<Tick>) {
@@ -316,13 +315,11 @@ fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
     let Some(state) = slots.get_mut(id as usize).and_then(Option::as_mut) else {
         return;
     };
-    if state
-        .ticks
-        .newest()
-        .is_some_and(|last| Arc::ptr_eq(last, tick))
-    {
+    // Once per tick: a tick's numbers rise (`Subscription` relies on it too).
+    if state.last_tick == Some(tick.number) {
         return;
     }
+    state.last_tick = Some(tick.number);
     if state.ticks.len() == 0
         && !state.lagged
         && let Some(waker) = &state.waker
