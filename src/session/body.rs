@@ -337,12 +337,18 @@ impl Outbox {
 
 impl Outbox {
     /// Sends the client its part of `tick` now, from the listener, if nothing waits to go
-    /// before it: no frame queued or being written, nothing pending. Counted as the body
-    /// counts what it hands out. A frame the socket takes in part stays on the wire for the
+    /// before it: no frame queued or being written, nothing pending. Not for a client with a
+    /// compressor of its own (`per_connection`): deflating is most of its cost, and it stays on
+    /// the session's task, between the thread's other tasks, instead of in the listener's one
+    /// pass over every session. Counted as the body counts what it hands out. A frame the socket takes in part stays on the wire for the
     /// connection's task (`waker`), which the socket wakes; like a frame the body handed out
     /// and the socket did not take, it starts the slow-client clock.
     fn send_now(&mut self, tick: &Arc<Tick>, waker: &Waker) -> bool {
-        if !self.queue.is_empty() || self.closed || self.subscription.has_pending() {
+        if !self.queue.is_empty()
+            || self.closed
+            || self.subscription.has_pending()
+            || matches!(self.encoder, Encoder::Context(_))
+        {
             return false;
         }
         let Some(wire) = self.wire.clone() else {
@@ -495,7 +501,7 @@ mod tests {
         fn publish(&mut self, number: u64, updates: Vec<Update>) {
             self.outlets.publish(number, number, 1, updates);
             while let Ok(tick) = self.ring.try_recv() {
-                self.interest.dispatch(&tick);
+                self.interest.dispatch(&tick, self.ring.is_empty());
             }
         }
     }
@@ -814,5 +820,51 @@ mod tests {
             outbound::text(r#"{"type":"quotes","quotes":[{"s":3,"seq":1},{"s":5,"seq":1}]}"#)
         );
         assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    }
+
+    /// Ticks the listener finds waiting behind each other in the ring (its thread was busy)
+    /// are handed to the body, not sent: the session's own backlog rules apply to them.
+    #[test]
+    fn late_ticks_are_handed_over() {
+        let mut feed = feed();
+        let (_outlet, mut body) = follower(&feed, &[0]);
+        let wire = attach(&body, 1 << 20);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.outlets.publish(1, 1, 1, vec![update(0, 1)]);
+        feed.outlets.publish(2, 2, 1, vec![update(0, 2)]);
+        while let Ok(tick) = feed.ring.try_recv() {
+            feed.interest.dispatch(&tick, feed.ring.is_empty());
+        }
+        assert!(
+            wire.borrow_mut().io().taken.borrow().is_empty(),
+            "nothing sent"
+        );
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the body is woken");
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":1}]}"#));
+        assert!(frame(poll(&mut body, &wakes)).ends_with(br#"[{"s":0,"seq":2}]}"#));
+    }
+
+    /// A session with a compressor of its own is never sent a tick by the listener: its
+    /// deflate is most of its cost, and runs on its own task, between the thread's others.
+    #[test]
+    fn per_connection_deflate_stays_on_the_task() {
+        let mut feed = feed();
+        let handle = feed.handle.clone();
+        let outlet = Outlet::new(
+            Subscription::new(handle.universe().len()),
+            handle.clone(),
+            Encoder::Context(Box::default()),
+        );
+        outlet.state().subscription.add(&[0], &handle.latest(), &[]);
+        outlet.follow(Interest::slot(&feed.interest));
+        let mut body = outlet.body();
+        let wire = attach(&body, 1 << 20);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut body, &wakes).is_pending());
+        feed.publish(1, vec![update(0, 1)]);
+        assert!(wire.borrow_mut().io().taken.borrow().is_empty());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut body, &wakes).is_ready());
     }
 }

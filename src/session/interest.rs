@@ -184,7 +184,11 @@ async fn listen(mut ticks: broadcast::Receiver<Arc<Tick>>, interest: Rc<Interest
     loop {
         match ticks.recv().await {
             Ok(tick) => {
-                interest.dispatch(&tick);
+                // Behind the ring (the thread was busy), ticks are handed over, not sent: each
+                // session then finds its backlog in its slot and conflates it (`body`),
+                // instead of the listener sending every late tick to everyone.
+                let send = ticks.is_empty();
+                interest.dispatch(&tick, send);
                 // The thread's other tasks (reads, timers, new sessions) run between ticks,
                 // even when the next tick is already waiting.
                 tokio::task::yield_now().await;
@@ -232,7 +236,8 @@ impl Interest {
     /// that moves a large part of the universe goes to every session at once: looking up
     /// each moved symbol's watchers would cost more than what it spares (each session finds
     /// its own symbols in the tick's index, and few would not find any).
-    pub fn dispatch(&self, tick: &Arc<Tick>) {
+    /// With `send`, a session that waits for nothing is sent the tick at once ([`Deliver`]).
+    pub fn dispatch(&self, tick: &Arc<Tick>, send: bool) {
         let mut inner = self.inner.borrow_mut();
         let Inner {
             slots,
@@ -241,17 +246,17 @@ impl Interest {
             listed,
             ..
         } = &mut *inner;
-        hand_all(slots, every_tick, tick);
+        hand_all(slots, every_tick, tick, send);
         if listed.is_empty() {
             return;
         }
         if tick.updates.len() * DENSE_TICK > by_symbol.len() {
-            hand_all(slots, listed, tick);
+            hand_all(slots, listed, tick, send);
             return;
         }
         for u in &tick.updates {
             for &id in by_symbol.get(u.symbol).into_iter().flatten() {
-                hand(slots, id, tick);
+                hand(slots, id, tick, send);
             }
         }
     }
@@ -281,7 +286,7 @@ impl Interest {
 /// behind: a session's slot three places ahead, its outbox two ahead (through its slot), its
 /// socket one ahead (through its outbox), so that each step's cache misses overlap the system
 /// calls before it instead of each waiting for the last (`prefetch`).
-fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>) {
+fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>, send: bool) {
     for (k, &id) in ids.iter().enumerate() {
         if let Some(&later) = ids.get(k + 3) {
             let slot = slots.as_ptr().wrapping_add(later as usize);
@@ -300,7 +305,7 @@ fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>) {
         {
             direct.prefetch();
         }
-        hand(slots, id, tick);
+        hand(slots, id, tick, send);
     }
 }
 
@@ -310,8 +315,9 @@ fn slot_at<'a>(slots: &'a [Option<SlotState>], ids: &[u32], k: usize) -> Option<
     slots.get(id as usize)?.as_ref()
 }
 
-/// Queues `tick` for slot `id` (once, however many of its symbols moved) and wakes it.
-fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
+/// Queues `tick` for slot `id` (once, however many of its symbols moved) and wakes it; with
+/// `send`, sends it instead if the session waits for nothing else.
+fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>, send: bool) {
     let Some(state) = slots.get_mut(id as usize).and_then(Option::as_mut) else {
         return;
     };
@@ -320,7 +326,8 @@ fn hand(slots: &mut [Option<SlotState>], id: u32, tick: &Arc<Tick>) {
         return;
     }
     state.last_tick = Some(tick.number);
-    if state.ticks.len() == 0
+    if send
+        && state.ticks.len() == 0
         && !state.lagged
         && let Some(waker) = &state.waker
         && let Some(direct) = state.direct.as_ref().and_then(Weak::upgrade)
