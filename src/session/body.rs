@@ -337,12 +337,14 @@ impl Outbox {
 
 impl Outbox {
     /// Sends the client its part of `tick` now, from the listener, if nothing waits to go
-    /// before it: no frame queued or being written, nothing pending. Not for a client with a
-    /// compressor of its own (`per_connection`): deflating is most of its cost, and it stays on
-    /// the session's task, between the thread's other tasks, instead of in the listener's one
-    /// pass over every session. Counted as the body counts what it hands out. A frame the socket takes in part stays on the wire for the
+    /// before it: no frame queued or being written, nothing pending. Counted as the body
+    /// counts what it hands out. A frame the socket takes in part stays on the wire for the
     /// connection's task (`waker`), which the socket wakes; like a frame the body handed out
     /// and the socket did not take, it starts the slow-client clock.
+    ///
+    /// Not for a client with a compressor of its own (`per_connection`): deflating is most of
+    /// its cost, and it stays on the session's task, between the thread's other tasks, instead
+    /// of in the listener's one pass over every session.
     fn send_now(&mut self, tick: &Arc<Tick>, waker: &Waker) -> bool {
         if !self.queue.is_empty()
             || self.closed

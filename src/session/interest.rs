@@ -283,7 +283,7 @@ impl Interest {
 }
 
 /// [`hand`]s `tick` to each of `ids` in turn, prefetching the state of the ones a few places
-/// behind: a session's slot three places ahead, its outbox two ahead (through its slot), its
+/// ahead: a session's slot three places ahead, its outbox two ahead (through its slot), its
 /// socket one ahead (through its outbox), so that each step's cache misses overlap the system
 /// calls before it instead of each waiting for the last (`prefetch`).
 fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>, send: bool) {
@@ -295,7 +295,8 @@ fn hand_all(slots: &mut [Option<SlotState>], ids: &[u32], tick: &Arc<Tick>, send
         if let Some(state) = slot_at(slots, ids, k + 2)
             && let Some(direct) = &state.direct
         {
-            // The allocation's counts (two words) before the value.
+            // The allocation's counts (two words) before the value; a hint, so a wrong guess
+            // of the layout would cost a wasted prefetch, nothing more.
             let counts = 2 * size_of::<usize>();
             let start = direct.as_ptr().cast::<u8>().wrapping_sub(counts);
             prefetch(start, counts + state.direct_bytes);
