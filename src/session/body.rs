@@ -545,11 +545,16 @@ mod tests {
 
     /// An outlet following the feed, subscribed to `symbols`, and its body.
     fn follower(feed: &Feed, symbols: &[SymbolId]) -> (Outlet, Body) {
+        follower_with(feed, symbols, Encoder::Plain)
+    }
+
+    /// The same, its text messages encoded by `encoder`.
+    fn follower_with(feed: &Feed, symbols: &[SymbolId], encoder: Encoder) -> (Outlet, Body) {
         let handle = &feed.handle;
         let outlet = Outlet::new(
             Subscription::new(handle.universe().len()),
             handle.clone(),
-            Encoder::Plain,
+            encoder,
         );
         outlet
             .state()
@@ -852,15 +857,7 @@ mod tests {
     #[test]
     fn per_connection_deflate_stays_on_the_task() {
         let mut feed = feed();
-        let handle = feed.handle.clone();
-        let outlet = Outlet::new(
-            Subscription::new(handle.universe().len()),
-            handle.clone(),
-            Encoder::Context(Box::default()),
-        );
-        outlet.state().subscription.add(&[0], &handle.latest(), &[]);
-        outlet.follow(Interest::slot(&feed.interest));
-        let mut body = outlet.body();
+        let (_outlet, mut body) = follower_with(&feed, &[0], Encoder::Context(Box::default()));
         let wire = attach(&body, 1 << 20);
         let wakes = Arc::new(Wakes::default());
         assert!(poll(&mut body, &wakes).is_pending());
